@@ -1,0 +1,86 @@
+"""Commands: what the decision core asks the outside world to do.
+
+The core returns them; the person agent's shell publishes them. Each carries a deterministic
+id so that a replayed command changes nothing downstream.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from schemas.history import History
+
+
+class RenderContext(BaseModel):
+    """Everything a template may read, frozen at decision time."""
+
+    model_config = ConfigDict(frozen=True)
+
+    customer: dict[str, Any] = Field(default_factory=dict)
+    # The trigger event's properties, plus `name` under `event_name`.
+    event: dict[str, Any] = Field(default_factory=dict)
+    event_name: str | None = None
+    campaign: dict[str, Any] = Field(default_factory=dict)
+    history: History = Field(default_factory=History)
+
+
+class SendEmail(BaseModel):
+    """Send `template` to `person`. `message_id` = hash(person, campaign, journey, step)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: Literal["send_email"] = "send_email"
+    message_id: str
+    person: str
+    to: str | None
+    template: str
+    campaign_id: str | None = None
+    campaign_version: str | None = None
+    journey_id: str | None = None
+    step: str | None = None
+    decided_at: float
+    # Why this message was sent, for the activity log ("welcome v1a2b: step 0 after signed_up").
+    reason: str = ""
+    transactional: bool = False
+    context: RenderContext = Field(default_factory=RenderContext)
+
+
+class CallWebhook(BaseModel):
+    """POST `body` as JSON to `url`; `call_id` makes a replay harmless."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: Literal["call_webhook"] = "call_webhook"
+    call_id: str
+    person: str
+    url: str
+    body: dict[str, Any] = Field(default_factory=dict)
+    headers: dict[str, str] = Field(default_factory=dict)
+    campaign_id: str | None = None
+    journey_id: str | None = None
+    decided_at: float
+
+
+JourneyEventKind = Literal["entered", "completed", "exited", "converted"]
+
+
+class JourneyEvent(BaseModel):
+    """A journey metric: one row per (journey, kind), so counting them is idempotent."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: Literal["journey_event"] = "journey_event"
+    event: JourneyEventKind
+    person: str
+    campaign_id: str
+    campaign_version: str
+    journey_id: str
+    at: float
+    reason: str = ""
+
+
+Command = Annotated[
+    Union[SendEmail, CallWebhook, JourneyEvent], Field(discriminator="kind")
+]

@@ -1,0 +1,98 @@
+"""Inputs: everything that can change a person, as it travels on the input topic.
+
+Every input is keyed by its person's id and arrives in order on that person's partition
+(DESIGN.md, "the one rule"). On the wire a Kafka message is either one input or an
+`Envelope` of inputs whose keys all map to the same partition.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Input(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    person: str = Field(min_length=1, max_length=150)
+    # When it happened, Unix seconds (an event's own timestamp, else the time it was accepted).
+    at: float
+
+
+class Identify(_Input):
+    """Create or update a person's attributes (Track API `PUT /customers/{id}`)."""
+
+    kind: Literal["identify"] = "identify"
+    attributes: dict[str, Any] = Field(default_factory=dict)
+
+
+class Track(_Input):
+    """Something the person did: an event, a page view or a screen view."""
+
+    kind: Literal["track"] = "track"
+    name: str = Field(min_length=1, max_length=100)
+    data: dict[str, Any] = Field(default_factory=dict)
+    type: Literal["event", "page", "screen"] = "event"
+    # The producer's id for deduplication (Track API `id`, Segment `messageId`).
+    event_id: str | None = None
+
+
+class Delete(_Input):
+    """Erase the person: state, history, journeys."""
+
+    kind: Literal["delete"] = "delete"
+
+
+class Suppress(_Input):
+    """Suppress (or, with `suppressed=False`, unsuppress) the person."""
+
+    kind: Literal["suppress"] = "suppress"
+    suppressed: bool = True
+
+
+class Unsubscribe(_Input):
+    """The person unsubscribed (or re-subscribed); marketing sends stop."""
+
+    kind: Literal["unsubscribe"] = "unsubscribe"
+    unsubscribed: bool = True
+    message_id: str | None = None
+
+
+class Wake(_Input):
+    """A timer of this person fell due. Stale wakes (timer gone or moved) are ignored."""
+
+    kind: Literal["wake"] = "wake"
+    timer_id: str
+    due: float
+
+
+DeliveryStatus = Literal[
+    "sent", "failed", "bounced", "complained", "opened", "clicked"
+]
+
+
+class Delivery(_Input):
+    """What happened to a message the engine asked for, fed back by the delivery side."""
+
+    kind: Literal["delivery"] = "delivery"
+    message_id: str
+    status: DeliveryStatus
+    campaign_id: str | None = None
+    template: str | None = None
+    reason: str | None = None
+    url: str | None = None
+
+
+Input = Annotated[
+    Union[Identify, Track, Delete, Suppress, Unsubscribe, Wake, Delivery],
+    Field(discriminator="kind"),
+]
+
+
+class Envelope(BaseModel):
+    """Several inputs in one Kafka message; every person in it maps to the same partition."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    inputs: list[Input]

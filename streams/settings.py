@@ -1,0 +1,142 @@
+"""Nudge's settings: one frozen object read from the environment, with local defaults.
+
+Every name is documented in the README. A user points Nudge at their own Kafka cluster,
+database and SMTP relay by setting these; nothing else needs to change.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+from urllib.parse import unquote, urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class SettingsError(ValueError):
+    """A NUDGE_* environment variable has a value Nudge cannot use; the message names it."""
+
+
+class SmtpRelay(BaseModel):
+    """Where and how to hand email over: parsed from NUDGE_SMTP_URL."""
+
+    model_config = ConfigDict(frozen=True)
+
+    host: str
+    port: int
+    username: str | None = None
+    password: str | None = Field(default=None, repr=False)
+    # "none": plain SMTP; "starttls": upgrade after EHLO; "tls": implicit TLS (smtps://).
+    security: Literal["none", "starttls", "tls"] = "none"
+    # Tests and local relays use self-signed certificates.
+    verify_tls: bool = True
+
+    @classmethod
+    def from_url(cls, url: str) -> "SmtpRelay":
+        """Parse `smtp://user:pass@host:port?starttls=true` or `smtps://...` (implicit TLS)."""
+        parts = urlsplit(url)
+        if parts.scheme not in ("smtp", "smtps"):
+            raise SettingsError(
+                f"NUDGE_SMTP_URL must start with smtp:// or smtps://, got {url!r}"
+            )
+        if not parts.hostname:
+            raise SettingsError(f"NUDGE_SMTP_URL has no host: {url!r}")
+        query = dict(
+            pair.split("=", 1) if "=" in pair else (pair, "true")
+            for pair in parts.query.split("&")
+            if pair
+        )
+        security: Literal["none", "starttls", "tls"] = "none"
+        if parts.scheme == "smtps":
+            security = "tls"
+        elif query.get("starttls", "false").lower() in ("1", "true", "yes"):
+            security = "starttls"
+        return cls(
+            host=parts.hostname,
+            port=parts.port or (465 if security == "tls" else 25),
+            username=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password else None,
+            security=security,
+            verify_tls=query.get("verify", "true").lower() not in ("0", "false", "no"),
+        )
+
+
+class Settings(BaseModel):
+    """All of Nudge's configuration. Build it with `Settings.from_env()`."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kafka_bootstrap: str = "127.0.0.1:19092"
+    database_url: str = Field(
+        default="postgresql://nudge:nudge@127.0.0.1:15432/nudge", repr=False
+    )
+    smtp_url: str = Field(default="smtp://127.0.0.1:1025", repr=False)
+    http_port: int = 8686
+    http_host: str = "127.0.0.1"
+    site_id: str = "nudge-site"
+    api_key: str = Field(default="nudge-key", repr=False)
+    # The folder that holds campaigns/, segments/ and templates/ (campaigns as code).
+    campaigns_dir: Path = Path(".")
+    data_dir: Path = Path("var/data")
+    # Names topics, the Faust app and consumer groups; tests give each run its own.
+    app_id: str = "nudge"
+    partitions: int = 4
+    # Address used in From: when a template gives none, and the domain of Message-IDs.
+    mail_from: str = "Nudge <nudge@localhost>"
+    # Where links in emails (unsubscribe, tracking) point; the HTTP API's public address.
+    public_url: str = "http://127.0.0.1:8686"
+    worker_web_port: int = 6066
+    timer_tick_seconds: float = 0.25
+    history_limit: int = 100
+
+    @property
+    def smtp(self) -> SmtpRelay:
+        """The parsed SMTP relay."""
+        return SmtpRelay.from_url(self.smtp_url)
+
+    @property
+    def input_topic(self) -> str:
+        return f"{self.app_id}-input"
+
+    @property
+    def sends_topic(self) -> str:
+        return f"{self.app_id}-sends"
+
+    @property
+    def projections_topic(self) -> str:
+        return f"{self.app_id}-projections"
+
+    @property
+    def dead_letter_topic(self) -> str:
+        return f"{self.app_id}-dead-letter"
+
+    @property
+    def templates_dir(self) -> Path:
+        return self.campaigns_dir / "templates"
+
+    @property
+    def segments_dir(self) -> Path:
+        return self.campaigns_dir / "segments"
+
+    @property
+    def campaign_files_dir(self) -> Path:
+        return self.campaigns_dir / "campaigns"
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
+        """Read every NUDGE_* variable; unset ones keep their local defaults."""
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for name, field in cls.model_fields.items():
+            key = f"NUDGE_{name.upper()}"
+            if key in env:
+                values[name] = env[key]
+        try:
+            settings = cls(**values)
+            settings.smtp  # validate the URL early, with its own message
+        except SettingsError:
+            raise
+        except ValueError as exc:
+            raise SettingsError(f"invalid NUDGE_* setting: {exc}") from exc
+        return settings

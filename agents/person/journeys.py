@@ -1,0 +1,324 @@
+"""Journeys: entering a campaign, walking its steps until a wait, exits, goals and endings."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from agents.person.campaign_set import VersionedCampaign
+from agents.person.conditions import Scope, earliest, evaluate, holds
+from agents.person.decision import Decision, copy_history
+from agents.person.ids import call_id, cohort_point, journey_id, message_id, path_text
+from agents.person.step_paths import following, into, step_at
+from agents.person.time_window import next_open, resolve_zone
+from schemas.campaigns import (
+    BranchStep,
+    Campaign,
+    ExitStep,
+    RandomStep,
+    ReentryAfter,
+    SendStep,
+    SetStep,
+    SplitStep,
+    TimeWindowStep,
+    WaitStep,
+    WaitUntilStep,
+    WebhookStep,
+)
+from schemas.commands import CallWebhook, JourneyEvent, JourneyEventKind, RenderContext, SendEmail
+from schemas.person import EntryRecord, JourneyState, MessageRecord, TriggerRecord
+
+
+def iso(t: float) -> str:
+    """`t` as ISO 8601 UTC, for reasons people read."""
+    return datetime.fromtimestamp(t, timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def describe_trigger(trigger: TriggerRecord) -> str:
+    """The trigger in words: `event signed_up at 2026-03-02T09:01:00Z`."""
+    if trigger.kind == "event":
+        return f"event {trigger.name} at {iso(trigger.at)}"
+    if trigger.kind == "segment":
+        return f"entering segment {trigger.data.get('segment')} at {iso(trigger.at)}"
+    if trigger.kind == "attribute_changed":
+        return f"attribute {trigger.data.get('attribute')} changing at {iso(trigger.at)}"
+    return f"date {trigger.data.get('date')} reached at {iso(trigger.at)}"
+
+
+def may_enter(d: Decision, campaign: Campaign, t: float) -> bool:
+    """Re-entry rule: once (never again), always, or `after` the previous entry."""
+    entry = d.state.entries.get(campaign.id)
+    if entry is None or campaign.reentry == "always":
+        return True
+    if isinstance(campaign.reentry, ReentryAfter):
+        return t >= entry.last_at + campaign.reentry.after
+    return False
+
+
+def start_journey(d: Decision, entry: VersionedCampaign, trigger: TriggerRecord, t: float) -> bool:
+    """Enter the campaign if re-entry and the filter allow, and run it to its first wait."""
+    campaign, state = entry.campaign, d.state
+    if not may_enter(d, campaign, t) or not holds(campaign.filter, Scope(state, t)):
+        return False
+    record = state.entries.get(campaign.id)
+    count = (record.count if record else 0) + 1
+    state.entries[campaign.id] = EntryRecord(count=count, last_at=t)
+    journey = JourneyState(
+        id=journey_id(state.person, campaign.id, count, t),
+        campaign=campaign.id,
+        version=entry.version,
+        entered_at=t,
+        trigger=trigger,
+        goal_until=t + campaign.goal.within if campaign.goal and campaign.goal.within else None,
+    )
+    state.journeys.append(journey)
+    _emit(d, journey, "entered", t, f"entered after {describe_trigger(trigger)}")
+    if not campaign.steps:
+        end_journey(d, journey, "completed", t, "no steps")
+        return True
+    advance_journey(d, journey, campaign, t)
+    return True
+
+
+def advance_journey(d: Decision, journey: JourneyState, campaign: Campaign, t: float) -> None:
+    """At `t`: count a conversion, leave on `exit`, else walk the steps that are due."""
+    _check_goal(d, journey, campaign, t)
+    if journey.status != "active":
+        return
+    if campaign.exit is not None and holds(campaign.exit, _after_entry(d, journey, t)):
+        end_journey(d, journey, "exited", t, "exit condition holds")
+        return
+    _walk(d, journey, campaign, t)
+    _check_goal(d, journey, campaign, t)
+
+
+def watch_time(d: Decision, journey: JourneyState, campaign: Campaign, t: float) -> float | None:
+    """The next instant after `t` at which exit, goal or the current wait_until could flip."""
+    flips: list[float | None] = []
+    scope = _after_entry(d, journey, t)
+    if journey.status == "active" and campaign.exit is not None:
+        flips.append(evaluate(campaign.exit, scope).flip)
+    if _goal_open(journey, campaign, t):
+        assert campaign.goal is not None
+        flip = evaluate(campaign.goal.condition, scope).flip
+        if flip is not None and (journey.goal_until is None or flip <= journey.goal_until):
+            flips.append(flip)
+    if journey.status == "active":
+        step = step_at(campaign.steps, journey.position)
+        if isinstance(step, WaitUntilStep):
+            scope = Scope(d.state, t, entered_at=journey.entered_at)
+            flips.append(evaluate(step.wait_until.condition, scope).flip)
+    due = earliest(*(f for f in flips if f is not None and f > t))
+    return due
+
+
+def end_journey(d: Decision, journey: JourneyState, status: JourneyEventKind, t: float, reason: str) -> None:
+    """Finish the journey (completed or exited) and say so once."""
+    journey.status = "completed" if status == "completed" else "exited"
+    journey.ended_at = t
+    journey.resume_at = None
+    journey.waiting_since = None
+    _emit(d, journey, status, t, reason)
+
+
+def keep_journey(journey: JourneyState, campaign: Campaign | None, t: float) -> bool:
+    """A running journey stays; a finished one stays only while its goal can still convert."""
+    if journey.status == "active":
+        return True
+    return campaign is not None and _goal_open(journey, campaign, t)
+
+
+# --- goal --------------------------------------------------------------------------------
+
+
+def _after_entry(d: Decision, journey: JourneyState, t: float) -> Scope:
+    # Exit and goal: event conditions count only events after entry.
+    return Scope(d.state, t, entered_at=journey.entered_at, events_after=journey.entered_at)
+
+
+def _goal_open(journey: JourneyState, campaign: Campaign, t: float) -> bool:
+    if campaign.goal is None or journey.converted:
+        return False
+    if journey.goal_until is None:
+        # No `within`: the goal counts while the journey runs.
+        return journey.status == "active"
+    return t <= journey.goal_until
+
+
+def _check_goal(d: Decision, journey: JourneyState, campaign: Campaign, t: float) -> None:
+    if not _goal_open(journey, campaign, t):
+        return
+    assert campaign.goal is not None
+    if holds(campaign.goal.condition, _after_entry(d, journey, t)):
+        journey.converted = True
+        _emit(d, journey, "converted", t, "goal reached")
+
+
+def _emit(d: Decision, journey: JourneyState, kind: JourneyEventKind, t: float, reason: str) -> None:
+    d.commands.append(
+        JourneyEvent(
+            event=kind,
+            person=d.state.person,
+            campaign_id=journey.campaign,
+            campaign_version=journey.version,
+            journey_id=journey.id,
+            at=t,
+            reason=reason,
+        )
+    )
+
+
+# --- steps -------------------------------------------------------------------------------
+
+
+def _walk(d: Decision, journey: JourneyState, campaign: Campaign, t: float) -> None:
+    """Run steps from the journey's position until one must wait past `t`, or the end."""
+    clock = t
+    steps = campaign.steps
+    while journey.status == "active":
+        path = journey.position
+        step = step_at(steps, path)
+        nxt: list[int] | None
+        if step is None:
+            end_journey(d, journey, "exited", clock, f"step {path_text(path)} no longer exists")
+            return
+        if isinstance(step, (WaitStep, TimeWindowStep)):
+            if journey.resume_at is None:
+                if isinstance(step, WaitStep):
+                    journey.resume_at = clock + step.wait
+                else:
+                    zone = resolve_zone(
+                        d.state.attributes.get("timezone"), step.time_window.fallback_timezone
+                    )
+                    journey.resume_at = next_open(step.time_window, zone, clock)
+            if journey.resume_at > t:
+                return
+            # The due time, not the moment the wake arrived, is the logical time from here.
+            clock, journey.resume_at = max(clock, journey.resume_at), None
+            nxt = following(steps, path)
+        elif isinstance(step, WaitUntilStep):
+            if journey.waiting_since is None:
+                journey.waiting_since = clock
+                journey.resume_at = clock + step.wait_until.max
+            scope = Scope(d.state, clock, entered_at=journey.entered_at)
+            assert journey.resume_at is not None
+            if not holds(step.wait_until.condition, scope):
+                if journey.resume_at > t:
+                    return
+                clock = max(clock, journey.resume_at)
+            journey.resume_at = journey.waiting_since = None
+            nxt = following(steps, path)
+        elif isinstance(step, SendStep):
+            _send(d, journey, campaign, path, step.send, clock)
+            nxt = following(steps, path)
+        elif isinstance(step, BranchStep):
+            scope = Scope(d.state, clock, entered_at=journey.entered_at)
+            nxt = into(steps, path, 0 if holds(step.branch.if_, scope) else 1)
+        elif isinstance(step, SplitStep):
+            scope = Scope(d.state, clock, entered_at=journey.entered_at)
+            arm = next(
+                (i for i, case in enumerate(step.split) if holds(case.if_, scope)), None
+            )
+            nxt = following(steps, path) if arm is None else into(steps, path, arm)
+        elif isinstance(step, RandomStep):
+            point, bound, arm = cohort_point(d.state.person, campaign.id, path), 0.0, None
+            for i, cohort in enumerate(step.random):
+                bound += cohort.percent
+                if point < bound:
+                    arm = i
+                    break
+            nxt = following(steps, path) if arm is None else into(steps, path, arm)
+        elif isinstance(step, SetStep):
+            _set(d, step.set)
+            nxt = following(steps, path)
+        elif isinstance(step, WebhookStep):
+            _webhook(d, journey, campaign, path, step, clock)
+            nxt = following(steps, path)
+        elif isinstance(step, ExitStep):
+            end_journey(d, journey, "exited", clock, f"exit step {path_text(path)}")
+            return
+        else:  # pragma: no cover - the step union is closed
+            raise TypeError(f"unknown step {step!r}")
+        if nxt is None:
+            end_journey(d, journey, "completed", clock, "all steps done")
+            return
+        journey.position = nxt
+
+
+def _send(d: Decision, journey: JourneyState, campaign: Campaign, path: list[int], template: str, clock: float) -> None:
+    state = d.state
+    # Suppressed people get nothing; unsubscribed ones only transactional mail. The journey
+    # goes on either way, so a later re-subscribe doesn't resurrect old steps.
+    if state.suppressed or (state.unsubscribed and not campaign.transactional):
+        return
+    mid = message_id(state.person, campaign.id, journey.id, path)
+    step = path_text(path)
+    d.commands.append(
+        SendEmail(
+            message_id=mid,
+            person=state.person,
+            to=state.email,
+            template=template,
+            campaign_id=campaign.id,
+            campaign_version=journey.version,
+            journey_id=journey.id,
+            step=step,
+            decided_at=clock,
+            reason=(
+                f"campaign {campaign.id} (version {journey.version}), step {step}: "
+                f"send {template}, after {describe_trigger(journey.trigger)}"
+            ),
+            transactional=campaign.transactional,
+            context=RenderContext(
+                customer=dict(state.attributes),
+                event=dict(journey.trigger.data),
+                event_name=journey.trigger.name,
+                campaign={"id": campaign.id, "version": journey.version},
+                history=copy_history(state.history),
+            ),
+        )
+    )
+    if not any(m.id == mid for m in state.messages):
+        state.messages.append(
+            MessageRecord(id=mid, template=template, campaign=campaign.id, journey=journey.id, at=clock)
+        )
+        del state.messages[: -d.config.message_limit]
+
+
+def _set(d: Decision, values: dict[str, object]) -> None:
+    attributes = d.state.attributes
+    for name, value in values.items():
+        old = attributes.get(name)
+        if value is None:
+            attributes.pop(name, None)
+        else:
+            attributes[name] = value
+        if old != value:
+            d.changed[name] = (old, value)
+        if name == "email":
+            d.state.email = value if isinstance(value, str) else None
+
+
+def _webhook(d: Decision, journey: JourneyState, campaign: Campaign, path: list[int], step: WebhookStep, clock: float) -> None:
+    spec, state = step.webhook, d.state
+    body = spec.body
+    if body is None:
+        body = {
+            "person": state.person,
+            "campaign": {"id": campaign.id, "version": journey.version},
+            "journey": journey.id,
+            "event_name": journey.trigger.name,
+            "event": dict(journey.trigger.data),
+            "customer": dict(state.attributes),
+        }
+    d.commands.append(
+        CallWebhook(
+            call_id=call_id(state.person, campaign.id, journey.id, path),
+            person=state.person,
+            url=spec.url,
+            body=body,
+            headers=dict(spec.headers),
+            campaign_id=campaign.id,
+            journey_id=journey.id,
+            decided_at=clock,
+        )
+    )

@@ -1,0 +1,69 @@
+"""The in-memory index of due times for the people this worker owns.
+
+The durable timers live in each person's state (and the `timers` table). This index is only
+a derived view for finding what is due without scanning anyone: rebuilt from the table when
+partitions are assigned, updated by the agent after every decision. Pure: no Faust, no clock.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable, Mapping
+
+
+# A wake that was published but never processed (a lost send) is published again after this.
+RESEND_AFTER_SECONDS = 30.0
+
+
+class TimerIndex:
+    """A min-heap of (fire at, person, timer id, due) with lazy deletion of moved timers."""
+
+    def __init__(self, resend_after: float = RESEND_AFTER_SECONDS) -> None:
+        self._resend_after = resend_after
+        self._heap: list[tuple[float, str, str, float]] = []
+        # The truth the heap is checked against: person -> {timer id: due}.
+        self._by_person: dict[str, dict[str, float]] = {}
+
+    def __len__(self) -> int:
+        return sum(len(t) for t in self._by_person.values())
+
+    def set_person(self, person: str, timers: Mapping[str, float]) -> None:
+        """Replace what the index knows of a person's timers (empty: forget the person)."""
+        if not timers:
+            self._by_person.pop(person, None)
+            return
+        known = self._by_person.get(person, {})
+        for timer_id, due in timers.items():
+            if known.get(timer_id) != due:
+                heapq.heappush(self._heap, (due, person, timer_id, due))
+        self._by_person[person] = dict(timers)
+
+    def rebuild(self, people: Iterable[tuple[str, Mapping[str, float]]]) -> None:
+        """Start over from the durable timers of the people now owned."""
+        self._heap = []
+        self._by_person = {}
+        for person, timers in people:
+            if timers:
+                self._by_person[person] = dict(timers)
+                self._heap.extend((due, person, tid, due) for tid, due in timers.items())
+        heapq.heapify(self._heap)
+
+    def pop_due(self, now: float, limit: int = 10_000) -> list[tuple[str, str, float]]:
+        """Remove and return up to `limit` (person, timer id, due) whose due time is <= now.
+
+        A popped timer stays known until the agent reports it gone; if its wake is lost, it
+        comes due again `resend_after` seconds later. Duplicate wakes are no-ops downstream.
+        """
+        due_now: list[tuple[str, str, float]] = []
+        while self._heap and self._heap[0][0] <= now and len(due_now) < limit:
+            _, person, timer_id, due = heapq.heappop(self._heap)
+            if self._by_person.get(person, {}).get(timer_id) == due:
+                due_now.append((person, timer_id, due))
+                heapq.heappush(
+                    self._heap, (now + self._resend_after, person, timer_id, due)
+                )
+        return due_now
+
+    def next_due(self) -> float | None:
+        """The earliest due time in the heap (possibly a stale entry), or None."""
+        return self._heap[0][0] if self._heap else None

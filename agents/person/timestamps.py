@@ -1,0 +1,34 @@
+"""Timestamp attributes: Unix seconds or ISO 8601 strings, both read as Unix seconds."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+
+def to_unix(value: Any) -> float | None:
+    """Unix seconds for a number, a numeric string or an ISO 8601 string; None otherwise.
+
+    A naive ISO time is taken as UTC.
+    """
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, str):
+        text = value.strip()
+        try:
+            return float(text)
+        except ValueError:
+            pass
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            return None
+    else:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.timestamp()

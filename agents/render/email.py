@@ -1,0 +1,239 @@
+"""Render an email template for one person: pure (no I/O, no clock), sandboxed Jinja2.
+
+Used by the delivery loop and by `nudge simulate`. Templates see `customer` (attributes),
+`event` (the trigger event's properties), `event_name`, `campaign`, `unsubscribe_url` and
+helpers over the person's history: `performed`, `event_count`, `total`, `last_event`.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from html.parser import HTMLParser
+from typing import Any, Callable
+
+from jinja2 import StrictUndefined, Template, TemplateError, TemplateSyntaxError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from agents.render.errors import TemplateRenderError
+from schemas.commands import RenderContext
+from schemas.history import EventRecord, History
+from schemas.templates import EmailTemplate, RenderedEmail
+
+__all__ = ["TemplateRenderError", "check_template", "render_email", "html_to_text"]
+
+
+# Two environments because autoescape is per environment: HTML escapes, subject and text don't.
+_HTML_ENV = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=True)
+_PLAIN_ENV = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+
+
+@lru_cache(maxsize=1024)
+def _compile(source: str, html: bool) -> Template:
+    return (_HTML_ENV if html else _PLAIN_ENV).from_string(source)
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, TemplateSyntaxError):
+        return f"syntax error on line {exc.lineno}: {exc.message}"
+    if isinstance(exc, TemplateError):
+        kind = type(exc).__name__
+        return f"{kind}: {exc.message or exc}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _render_part(
+    template_id: str, part: str, source: str, html: bool, variables: dict[str, Any]
+) -> str:
+    try:
+        return _compile(source, html).render(variables)
+    except TemplateError as exc:
+        raise TemplateRenderError(template_id, part, _reason(exc)) from exc
+    # Template code can still trip ordinary errors ({{ 1 / 0 }}, {{ 'a' + 1 }}): the
+    # message fails, the worker doesn't.
+    except (ArithmeticError, TypeError, ValueError, LookupError, AttributeError) as exc:
+        raise TemplateRenderError(template_id, part, _reason(exc)) from exc
+
+
+def check_template(template: EmailTemplate) -> None:
+    """Compile every part of `template` without rendering; raise TemplateRenderError on a syntax error."""
+    parts = [("subject", template.subject, False), ("body", template.body, True)]
+    if template.text is not None:
+        parts.append(("text", template.text, False))
+    if template.preheader is not None:
+        parts.append(("preheader", template.preheader, True))
+    for part, source, html in parts:
+        try:
+            _compile(source, html)
+        except TemplateError as exc:
+            raise TemplateRenderError(template.id, part, _reason(exc)) from exc
+
+
+# --- history helpers ---------------------------------------------------------------------
+
+
+def _matches(record: EventRecord, name: str, where: dict[str, Any]) -> bool:
+    if record.name != name:
+        return False
+    return all(key in record.data and record.data[key] == value for key, value in where.items())
+
+
+def _history_helpers(history: History) -> dict[str, Callable[..., Any]]:
+    def matching(name: str, where: dict[str, Any]) -> list[EventRecord]:
+        return [r for r in history.recent if _matches(r, name, where)]
+
+    # Positional-only names, so `where` may use any property name (even `name`).
+    def performed(name: str, /, **where: Any) -> bool:
+        """True when the person ever performed `name` (matching `where`, among recent events)."""
+        return event_count(name, **where) > 0
+
+    def event_count(name: str, /, **where: Any) -> int:
+        """How many times: lifetime aggregate without `where`, matching recent events with it."""
+        if not where and name in history.aggregates:
+            # The aggregate outlives the bounded recent list.
+            return max(history.aggregates[name].count, len(matching(name, where)))
+        return len(matching(name, where))
+
+    def total(name: str, prop: str, /, **where: Any) -> int | float:
+        """Sum of a numeric property over matching recent events; an int when every value is."""
+        values = [
+            r.data[prop]
+            for r in matching(name, where)
+            if isinstance(r.data.get(prop), (int, float)) and not isinstance(r.data.get(prop), bool)
+        ]
+        if all(isinstance(v, int) for v in values):
+            return sum(values)
+        return float(sum(values))
+
+    def last_event(name: str, /, **where: Any) -> dict[str, Any] | None:
+        """The properties of the latest matching recent event, or None."""
+        found = matching(name, where)
+        if not found:
+            return None
+        latest = max(enumerate(found), key=lambda pair: (pair[1].at, pair[0]))[1]
+        return dict(latest.data)
+
+    return {
+        "performed": performed,
+        "event_count": event_count,
+        "total": total,
+        "last_event": last_event,
+    }
+
+
+# --- HTML to text ------------------------------------------------------------------------
+
+_BLOCK_TAGS = {
+    "p", "div", "br", "h1", "h2", "h3", "h4", "h5", "h6", "li", "ul", "ol", "tr", "table",
+    "blockquote", "section", "article", "header", "footer", "hr", "pre", "dd", "dt", "dl",
+}
+_SKIP_TAGS = {"style", "script", "head", "title"}
+
+
+class _TextExtractor(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.out: list[str] = []
+        self.skip_depth = 0
+        self.link: str | None = None
+        self.link_text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _SKIP_TAGS:
+            self.skip_depth += 1
+        elif tag in _BLOCK_TAGS:
+            self.out.append("\n")
+            if tag == "li":
+                self.out.append("- ")
+        elif tag == "a":
+            self.link = dict(attrs).get("href")
+            self.link_text = []
+        elif tag == "img":
+            alt = dict(attrs).get("alt")
+            if alt:
+                self.handle_data(alt)
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.handle_starttag(tag, attrs)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _SKIP_TAGS:
+            self.skip_depth = max(0, self.skip_depth - 1)
+        elif tag in _BLOCK_TAGS and tag != "li":
+            self.out.append("\n")
+            if tag in {"p", "h1", "h2", "h3", "h4", "h5", "h6", "table", "blockquote"}:
+                self.out.append("\n")
+        elif tag == "a" and self.link is not None:
+            text = " ".join("".join(self.link_text).split())
+            href = self.link
+            self.link = None
+            if href and not href.startswith(("#", "mailto:")) and href != text:
+                self.out.append(f"{text} ({href})" if text else href)
+            else:
+                self.out.append(text)
+
+    def handle_data(self, data: str) -> None:
+        if self.skip_depth:
+            return
+        if self.link is not None:
+            self.link_text.append(data)
+        else:
+            self.out.append(data)
+
+
+def html_to_text(html: str) -> str:
+    """A readable plain-text version of an HTML body: blocks become lines, links keep their URL."""
+    parser = _TextExtractor()
+    parser.feed(html)
+    parser.close()
+    lines = [" ".join(line.split()) for line in "".join(parser.out).split("\n")]
+    text = "\n".join(lines)
+    return re.sub(r"\n{3,}", "\n\n", text).strip()
+
+
+# --- rendering ---------------------------------------------------------------------------
+
+_PREHEADER_STYLE = (
+    "display:none;font-size:1px;line-height:1px;max-height:0;max-width:0;opacity:0;overflow:hidden"
+)
+_BODY_OPEN = re.compile(r"<body\b[^>]*>", re.IGNORECASE)
+
+
+def _with_preheader(html: str, preheader: str) -> str:
+    block = f'<div style="{_PREHEADER_STYLE}">{preheader}</div>'
+    match = _BODY_OPEN.search(html)
+    if match:
+        return html[: match.end()] + block + html[match.end() :]
+    return block + html
+
+
+def render_email(
+    template: EmailTemplate, context: RenderContext, *, unsubscribe_url: str = ""
+) -> RenderedEmail:
+    """Render subject, HTML and text for one person; raise TemplateRenderError on any template fault."""
+    variables: dict[str, Any] = {
+        "customer": context.customer,
+        "event": context.event,
+        "event_name": context.event_name,
+        "campaign": context.campaign,
+        "unsubscribe_url": unsubscribe_url,
+        **_history_helpers(context.history),
+    }
+    subject = _render_part(template.id, "subject", template.subject, False, variables)
+    body = _render_part(template.id, "body", template.body, True, variables)
+    html = body
+    if template.preheader:
+        preheader = _render_part(template.id, "preheader", template.preheader, True, variables)
+        html = _with_preheader(body, preheader.strip())
+    if template.text is not None:
+        text = _render_part(template.id, "text", template.text, False, variables).strip()
+    else:
+        text = html_to_text(body)
+    return RenderedEmail(
+        # A subject is one header line, whatever the data held.
+        subject=" ".join(subject.split()),
+        html=html,
+        text=text,
+        from_address=template.from_address,
+        reply_to=template.reply_to,
+    )

@@ -1,0 +1,100 @@
+"""Load `templates/*.html` (YAML front matter + Jinja2 HTML body, optional sibling `.txt`)."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import yaml
+
+from agents.render.email import check_template
+from agents.render.errors import TemplateFileError, TemplateRenderError
+from schemas.templates import EmailTemplate
+
+__all__ = ["TemplateFileError", "load_template_dir", "load_templates", "parse_template"]
+
+# Front matter key -> EmailTemplate field.
+_KEYS = {
+    "subject": "subject",
+    "from": "from_address",
+    "reply_to": "reply_to",
+    "preheader": "preheader",
+    "layout": "layout",
+}
+
+
+def _split_front_matter(source: str, where: str) -> tuple[str, str]:
+    lines = source.splitlines(keepends=True)
+    if not lines or lines[0].strip() != "---":
+        raise TemplateFileError(
+            where, "must start with a '---' line opening the front matter (subject: ...)"
+        )
+    for index in range(1, len(lines)):
+        if lines[index].strip() == "---":
+            return "".join(lines[1:index]), "".join(lines[index + 1 :])
+    raise TemplateFileError(where, "front matter is not closed by a second '---' line")
+
+
+def parse_template(
+    template_id: str, source: str, text: str | None = None, *, where: str | None = None
+) -> EmailTemplate:
+    """Parse one template's source (front matter + body) and optional text part; check its syntax."""
+    where = where or template_id
+    header, body = _split_front_matter(source, where)
+    try:
+        meta = yaml.safe_load(header) if header.strip() else {}
+    except yaml.YAMLError as exc:
+        raise TemplateFileError(where, f"front matter is not valid YAML: {exc}") from exc
+    if not isinstance(meta, dict):
+        raise TemplateFileError(where, "front matter must be a mapping of key: value lines")
+    unknown = sorted(set(map(str, meta)) - set(_KEYS))
+    if unknown:
+        raise TemplateFileError(
+            where,
+            f"unknown front matter key(s) {', '.join(unknown)}; allowed: {', '.join(_KEYS)}",
+        )
+    if not isinstance(meta.get("subject"), str) or not meta["subject"].strip():
+        raise TemplateFileError(where, "front matter needs a non-empty 'subject'")
+    fields: dict[str, str] = {}
+    for key, field in _KEYS.items():
+        value = meta.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            raise TemplateFileError(where, f"{key!r} must be a string, got {value!r}")
+        fields[field] = value
+    digest = hashlib.sha256(source.encode("utf-8"))
+    if text is not None:
+        digest.update(b"\0" + text.encode("utf-8"))
+    template = EmailTemplate(
+        id=template_id,
+        body=body.strip("\n"),
+        text=text,
+        version=digest.hexdigest()[:12],
+        **fields,
+    )
+    try:
+        check_template(template)
+    except TemplateRenderError as exc:
+        raise TemplateFileError(where, f"{exc.part}: {exc.reason}") from exc
+    return template
+
+
+def load_templates(directory: Path) -> dict[str, EmailTemplate]:
+    """Load every `*.html` template in `directory` (not subfolders), keyed by file stem."""
+    if not directory.is_dir():
+        raise TemplateFileError(str(directory), "templates folder does not exist")
+    templates: dict[str, EmailTemplate] = {}
+    for path in sorted(directory.glob("*.html")):
+        try:
+            source = path.read_text(encoding="utf-8")
+            text_path = path.with_suffix(".txt")
+            text = text_path.read_text(encoding="utf-8") if text_path.exists() else None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise TemplateFileError(str(path), f"cannot read: {exc}") from exc
+        templates[path.stem] = parse_template(path.stem, source, text, where=str(path))
+    return templates
+
+
+# The name the sender agent uses.
+load_template_dir = load_templates

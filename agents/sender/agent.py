@@ -1,0 +1,62 @@
+"""The sender agent and the delivery task: the Faust shell of the delivery side.
+
+The agent only inserts send commands into the PostgreSQL outbox (a replayed command hits the
+primary key and does nothing); the delivery loop, a separate task, renders and talks SMTP, so
+slow I/O never runs inside a consuming loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from agents.render.template_files import load_template_dir
+from agents.sender import delivery, outbox, webhooks
+from agents.sender.smtp import SmtpSender
+from schemas.commands import CallWebhook, SendEmail
+from schemas.inputs import Delivery
+from schemas.wire import decode_command, encode_input
+from streams.app import app, input_topic, sends_topic, settings
+from streams.database import get_pool
+
+log = logging.getLogger(__name__)
+
+_delivery_wake = asyncio.Event()
+
+
+@app.agent(sends_topic)
+async def sender_agent(stream: Any) -> None:
+    """Insert each batch of send commands into the outbox; start webhook calls."""
+    async for batch in stream.take(500, within=0.01):
+        emails: list[SendEmail] = []
+        for raw in batch:
+            command = decode_command(raw)
+            if isinstance(command, SendEmail):
+                emails.append(command)
+            elif isinstance(command, CallWebhook):
+                webhooks.start_call(command)
+        if emails:
+            pool = await get_pool(settings)
+            await outbox.insert_sends(pool, emails)
+            _delivery_wake.set()
+
+
+async def publish_outcome(outcome: Delivery) -> None:
+    """Feed a delivery outcome back to the person's partition as an input."""
+    await input_topic.send(key=outcome.person.encode(), value=encode_input(outcome))
+
+
+@app.task
+async def run_delivery() -> None:
+    """Claim due outbox rows, render and send them, until the worker stops."""
+    pool = await get_pool(settings)
+    templates = load_template_dir(settings.templates_dir)
+    await delivery.run_delivery_loop(
+        pool,
+        SmtpSender(settings.smtp),
+        templates,
+        settings,
+        publish_outcome,
+        wake_event=_delivery_wake,
+    )

@@ -1,0 +1,188 @@
+"""Turn a rendered email into a MIME message and hand it to the SMTP relay (aiosmtplib).
+
+Failures are classified: `TransientDeliveryError` (retry later) or `PermanentDeliveryError`
+(fail the message). Both carry the SMTP code (0 when there was none) and the server's words.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import re
+import ssl
+from email.message import EmailMessage
+from typing import Protocol
+
+import aiosmtplib
+
+from schemas.templates import RenderedEmail
+from streams.settings import SmtpRelay
+
+
+class HeaderValueError(ValueError):
+    """A header value would break the message (CR/LF, bad Message-ID); never sent as is."""
+
+
+class DeliveryError(Exception):
+    """The relay did not accept a message."""
+
+    def __init__(self, code: int, message: str) -> None:
+        self.code = code
+        self.message = message
+        super().__init__(f"{code} {message}" if code else message)
+
+
+class TransientDeliveryError(DeliveryError):
+    """Worth retrying later: 4xx replies, connection trouble, timeouts, relay misconfiguration."""
+
+
+class PermanentDeliveryError(DeliveryError):
+    """Retrying will not help: a 5xx reply (the address or the message was refused)."""
+
+
+class MailSender(Protocol):
+    """What the delivery loop needs from a sender."""
+
+    async def send(self, message: EmailMessage) -> str: ...
+
+
+_MESSAGE_ID = re.compile(r"^[A-Za-z0-9._+=-]{1,200}$")
+
+
+def _header(name: str, value: str) -> str:
+    if "\r" in value or "\n" in value:
+        raise HeaderValueError(f"{name} contains a line break, refusing to send: {value!r}")
+    return value
+
+
+def message_domain(mail_from: str) -> str:
+    """The domain part of a From address (`Nudge <n@example.com>` -> example.com), for Message-IDs."""
+    _, address = email.utils.parseaddr(mail_from)
+    _, at, domain = address.rpartition("@")
+    return domain if at and domain else "localhost"
+
+
+def build_message(
+    rendered: RenderedEmail,
+    *,
+    to: str,
+    message_id: str,
+    mail_from: str,
+    domain: str,
+    unsubscribe_url: str | None,
+    date: float | None = None,
+) -> EmailMessage:
+    """A multipart/alternative (text + HTML) message with a deterministic Message-ID."""
+    if not _MESSAGE_ID.match(message_id):
+        raise HeaderValueError(
+            f"message id {message_id!r} may only hold letters, digits and . _ + = -"
+        )
+    msg = EmailMessage()
+    msg["From"] = _header("From", rendered.from_address or mail_from)
+    msg["To"] = _header("To", to)
+    if rendered.reply_to:
+        msg["Reply-To"] = _header("Reply-To", rendered.reply_to)
+    msg["Subject"] = _header("Subject", rendered.subject)
+    msg["Message-ID"] = f"<{message_id}@{_header('domain', domain)}>"
+    if date is not None:
+        msg["Date"] = email.utils.formatdate(date, usegmt=True)
+    if unsubscribe_url:
+        # RFC 8058 one-click unsubscribe.
+        msg["List-Unsubscribe"] = f"<{_header('List-Unsubscribe', unsubscribe_url)}>"
+        msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    msg.set_content(rendered.text or " ")
+    msg.add_alternative(rendered.html, subtype="html")
+    return msg
+
+
+def classify(exc: BaseException) -> DeliveryError:
+    """Map an aiosmtplib/OS error to a transient or permanent delivery error."""
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
+        # Every recipient was refused; with one recipient this is that recipient's reply.
+        first = exc.recipients[0] if exc.recipients else None
+        if first is None:
+            return TransientDeliveryError(0, "all recipients refused without a reply")
+        return classify(first)
+    if isinstance(exc, aiosmtplib.SMTPAuthenticationError):
+        # A relay credential problem fails every message alike: keep them queued for the fix.
+        return TransientDeliveryError(
+            exc.code, f"SMTP authentication failed (check NUDGE_SMTP_URL): {exc.message}"
+        )
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        if 400 <= exc.code < 500:
+            return TransientDeliveryError(exc.code, exc.message)
+        if 500 <= exc.code < 600:
+            return PermanentDeliveryError(exc.code, exc.message)
+        return TransientDeliveryError(exc.code, exc.message)
+    if isinstance(exc, aiosmtplib.SMTPNotSupported):
+        return TransientDeliveryError(0, f"relay does not support what NUDGE_SMTP_URL asks: {exc}")
+    if isinstance(exc, (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError, ssl.SSLError)):
+        return TransientDeliveryError(0, f"{type(exc).__name__}: {exc}")
+    return TransientDeliveryError(0, f"unexpected {type(exc).__name__}: {exc}")
+
+
+class SmtpSender:
+    """One reusable SMTP connection to the relay, opened on first use and after a failure."""
+
+    def __init__(self, relay: SmtpRelay, *, timeout: float = 30.0) -> None:
+        self.relay = relay
+        self.timeout = timeout
+        self._smtp: aiosmtplib.SMTP | None = None
+
+    def _client(self) -> aiosmtplib.SMTP:
+        relay = self.relay
+        return aiosmtplib.SMTP(
+            hostname=relay.host,
+            port=relay.port,
+            username=relay.username,
+            password=relay.password,
+            timeout=self.timeout,
+            use_tls=relay.security == "tls",
+            # False, not None: None would upgrade opportunistically behind the user's back.
+            start_tls=relay.security == "starttls",
+            validate_certs=relay.verify_tls,
+        )
+
+    async def _connected(self) -> tuple[aiosmtplib.SMTP, bool]:
+        if self._smtp is not None and self._smtp.is_connected:
+            return self._smtp, True
+        self._smtp = self._client()
+        await self._smtp.connect()
+        return self._smtp, False
+
+    async def send(self, message: EmailMessage) -> str:
+        """Send one message; return the relay's reply, or raise Transient/PermanentDeliveryError."""
+        try:
+            smtp, reused = await self._connected()
+            try:
+                errors, response = await smtp.send_message(message)
+            except aiosmtplib.SMTPServerDisconnected:
+                if not reused:
+                    raise
+                # The relay dropped an idle connection; one fresh try before calling it a failure.
+                await self.close()
+                smtp, _ = await self._connected()
+                errors, response = await smtp.send_message(message)
+        except Exception as exc:
+            await self.close()
+            raise classify(exc) from exc
+        if errors:
+            # Some recipients refused while others were accepted (aiosmtplib returns them).
+            refused = "; ".join(f"{rcpt}: {r.code} {r.message}" for rcpt, r in errors.items())
+            codes = [r.code for r in errors.values()]
+            if all(500 <= code < 600 for code in codes):
+                raise PermanentDeliveryError(codes[0], f"recipients refused: {refused}")
+            raise TransientDeliveryError(codes[0], f"recipients refused: {refused}")
+        return response
+
+    async def close(self) -> None:
+        """Close the connection (politely if possible); the next send reconnects."""
+        smtp, self._smtp = self._smtp, None
+        if smtp is None:
+            return
+        try:
+            if smtp.is_connected:
+                await smtp.quit()
+        except Exception:
+            # Already broken: just drop the transport.
+            smtp.close()

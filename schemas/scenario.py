@@ -1,0 +1,146 @@
+"""Scenario files: campaigns checked against a timeline of inputs (see scenarios/README.md)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
+
+from schemas.campaigns import Campaign, SegmentDefinition
+from schemas.durations import Duration
+
+_KINDS = ("identify", "track", "page", "delete", "suppress", "unsubscribe")
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class ScenarioTemplate(_Spec):
+    """A template given inline: Jinja2 subject and body (and an optional text part)."""
+
+    subject: str
+    body: str
+    text: str | None = None
+
+
+class ScenarioInput(_Spec):
+    """One input at `at` after start: exactly one of identify, track (+ data), page, delete,
+    suppress, unsubscribe."""
+
+    at: Duration
+    person: str = Field(min_length=1)
+    identify: dict[str, Any] | None = None
+    track: str | None = None
+    data: dict[str, Any] = Field(default_factory=dict)
+    # The producer's event id (Track API `id`), for deduplication.
+    id: str | None = None
+    page: str | None = None
+    delete: Literal[True] | None = None
+    suppress: bool | None = None
+    unsubscribe: bool | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> "ScenarioInput":
+        given = [k for k in _KINDS if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                f"an input needs exactly one of {', '.join(_KINDS)} (got {', '.join(given) or 'none'})"
+            )
+        return self
+
+    @property
+    def kind(self) -> str:
+        """Which kind of input this is."""
+        return next(k for k in _KINDS if getattr(self, k) is not None)
+
+
+class SendExpectation(_Spec):
+    """`{person, send, at?, count?, contains?}`: at `at`, exactly one; `count`: exactly N;
+    neither: at least one. `contains`: the rendered subject or body has the text."""
+
+    person: str
+    send: str
+    at: Duration | None = None
+    count: int | None = Field(default=None, ge=0)
+    contains: str | None = None
+
+
+class NeverExpectation(_Spec):
+    """`{person, never: TEMPLATE}`: no such email."""
+
+    person: str
+    never: str
+
+
+class CampaignExpectation(_Spec):
+    """`{campaign, entered?, converted?, exited?, completed?}`: journey metrics at the end."""
+
+    campaign: str
+    entered: int | None = None
+    converted: int | None = None
+    exited: int | None = None
+    completed: int | None = None
+
+
+class WebhookExpectation(_Spec):
+    """`{person, webhook: URL, at?, count?}`: like a send, for webhook calls."""
+
+    person: str
+    webhook: str
+    at: Duration | None = None
+    count: int | None = Field(default=None, ge=0)
+
+
+class AttributeExpectation(_Spec):
+    """`{person, attribute: A, eq: V}`: the person's attribute at the end (after `set` steps)."""
+
+    person: str
+    attribute: str
+    eq: Any = None
+
+
+def _expectation_kind(value: Any) -> str:
+    # Told apart by key, so an error names one shape instead of five.
+    keys = value if isinstance(value, dict) else type(value).model_fields
+    for key in ("never", "campaign", "webhook", "attribute"):
+        if key in keys:
+            return key
+    return "send"
+
+
+Expectation = Annotated[
+    Union[
+        Annotated[SendExpectation, Tag("send")],
+        Annotated[NeverExpectation, Tag("never")],
+        Annotated[CampaignExpectation, Tag("campaign")],
+        Annotated[WebhookExpectation, Tag("webhook")],
+        Annotated[AttributeExpectation, Tag("attribute")],
+    ],
+    Discriminator(_expectation_kind),
+]
+
+
+class Scenario(_Spec):
+    """One executable specification: definitions, inputs on a virtual clock, expectations."""
+
+    name: str
+    covers: str = "engine"
+    start: AwareDatetime
+    segments: list[SegmentDefinition] = Field(default_factory=list)
+    campaigns: list[Campaign] = Field(default_factory=list)
+    templates: dict[str, ScenarioTemplate] = Field(default_factory=dict)
+    inputs: list[ScenarioInput] = Field(default_factory=list)
+    until: Duration | None = None
+    expect: list[Expectation] = Field(default_factory=list)
+
+    @property
+    def start_unix(self) -> float:
+        """Virtual time zero as Unix seconds."""
+        return self.start.timestamp()
+
+
+__all__ = [
+    "AttributeExpectation", "CampaignExpectation", "Expectation", "NeverExpectation",
+    "Scenario", "ScenarioInput", "ScenarioTemplate", "SendExpectation", "WebhookExpectation",
+]

@@ -1,0 +1,70 @@
+"""The input topic's wire format: JSON, one input or an envelope of inputs per Kafka message.
+
+Producers that write to Kafka directly send one input per message, keyed by the person id
+(see `schemas/input.schema.json`). Nudge's own ingestion sends envelopes, one per partition
+per flush, because Faust's cost is per Kafka message (DESIGN.md, "Speed").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import orjson
+from pydantic import TypeAdapter, ValidationError
+
+from schemas.commands import Command
+from schemas.inputs import Envelope, Input
+
+_INPUT = TypeAdapter(Input)
+_ENVELOPE = TypeAdapter(Envelope)
+_COMMAND = TypeAdapter(Command)
+
+
+class InvalidInput(ValueError):
+    """A message on the input topic is not a valid input; it goes to the dead-letter topic."""
+
+
+def decode_inputs(raw: bytes | None) -> list[Input]:
+    """Parse one Kafka message value into the inputs it carries (one, or an envelope's)."""
+    if not raw:
+        raise InvalidInput("empty message value: expected a JSON input or envelope")
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidInput(f"not JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise InvalidInput(f"expected a JSON object, got {type(data).__name__}")
+    try:
+        if "inputs" in data:
+            return list(_ENVELOPE.validate_python(data).inputs)
+        return [_INPUT.validate_python(data)]
+    except ValidationError as exc:
+        raise InvalidInput(_describe(exc)) from exc
+
+
+def encode_input(item: Input) -> bytes:
+    """One input as JSON bytes."""
+    return item.model_dump_json(exclude_none=True).encode()
+
+
+def encode_envelope(items: Iterable[Input]) -> bytes:
+    """Several inputs (all on one partition) as one envelope's JSON bytes."""
+    return b'{"inputs":[' + b",".join(encode_input(i) for i in items) + b"]}"
+
+
+def encode_command(command: Command) -> bytes:
+    """A command as JSON bytes."""
+    return command.model_dump_json().encode()
+
+
+def decode_command(raw: bytes) -> Command:
+    """Parse a command published by the person agent."""
+    return _COMMAND.validate_json(raw)
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for error in exc.errors()[:5]:
+        where = ".".join(str(p) for p in error["loc"]) or "(root)"
+        parts.append(f"{where}: {error['msg']}")
+    return "; ".join(parts)

@@ -1,0 +1,88 @@
+"""`nudge stack up|down|status` (the local Kafka, PostgreSQL and inbox) and `nudge inbox`."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from deploy.local import ServiceStatus, StackError
+
+
+def _line(service: ServiceStatus) -> str:
+    state = service.action or ("running" if service.running else "stopped")
+    timing = f"{service.seconds:5.1f}s" if service.action else ""
+    pid = f"pid {service.pid}" if service.pid else ""
+    return f"{service.name:<9} {state:<16} {timing:>6}  {service.address:<45} {pid:<11} log {service.log}"
+
+
+@click.group()
+def stack() -> None:
+    """The local development stack: Kafka, PostgreSQL and a development inbox."""
+
+
+@stack.command()
+def up() -> None:
+    """Start every service that is not running; a second call does nothing."""
+    from deploy.local import stack as local
+
+    try:
+        result = local.up(on_service=lambda s: click.echo(_line(s)))
+    except StackError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"stack ready in {result.seconds:.1f}s; Nudge's defaults point at it:")
+    for name, value in result.env().items():
+        click.echo(f"  {name}={value}")
+
+
+@stack.command()
+def down() -> None:
+    """Stop every service (data and received messages are kept)."""
+    from deploy.local import stack as local
+
+    try:
+        result = local.down(on_service=lambda s: click.echo(_line(s)))
+    except StackError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"stack down in {result.seconds:.1f}s")
+
+
+@stack.command()
+def status() -> None:
+    """Show each service; exit code 1 if any is not running."""
+    from deploy.local import stack as local
+
+    result = local.status()
+    for service in result.services:
+        click.echo(_line(service))
+    if not result.running:
+        click.echo("some services are down; start them with `nudge stack up`", err=True)
+        sys.exit(1)
+
+
+@click.command()
+@click.option("--limit", "-n", default=20, show_default=True, help="How many messages (0: all).")
+@click.option("--to", default=None, help="Only messages to an address containing this text.")
+@click.option("--json", "as_json", is_flag=True, help="Print the messages as JSON.")
+@click.option("--clear", is_flag=True, help="Delete every message in the inbox.")
+def inbox(limit: int, to: str | None, as_json: bool, clear: bool) -> None:
+    """Show the newest messages that reached the development inbox, newest first."""
+    from deploy.local import inbox as dev_inbox
+
+    try:
+        if clear:
+            click.echo(f"deleted {dev_inbox.clear_remote()} messages")
+            return
+        messages = dev_inbox.fetch(limit, to)
+    except StackError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if as_json:
+        click.echo(json.dumps(messages, indent=2, ensure_ascii=False))
+        return
+    if not messages:
+        click.echo(f"the inbox is empty ({dev_inbox.base_url()})")
+    for message in messages:
+        received = message["received"][:19].replace("T", " ")
+        to_list = ", ".join(message["to"] or message["envelope_to"])
+        click.echo(f"{received}  {message['id']}  {message['from']} -> {to_list}  {message['subject']}")

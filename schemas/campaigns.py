@@ -476,7 +476,8 @@ class SplitCase(_Spec):
             if set(value) != {"else"}:
                 raise ValueError("an `else` case holds only `else: [steps]`")
             return {"then": value["else"]}
-        if isinstance(value, dict) and "if" not in value:
+        if isinstance(value, dict) and "if" not in value and set(value) - {"then"}:
+            # (`{then: [...]}` alone is how an `else` case serializes.)
             raise ValueError("a split case needs `if` and `then`, or only `else`")
         return value
 
@@ -656,14 +657,17 @@ def _message(error: dict[str, Any]) -> str:
     return text
 
 
-def describe_validation_error(error: ValidationError) -> list[str]:
-    """One `path: problem` line per distinct error, in the order pydantic found them."""
+def describe_validation_error(error: ValidationError, prefix: str = "") -> list[str]:
+    """One `path: problem` line per distinct error; `prefix` (e.g. `campaigns[1]`) leads each path."""
     lines: list[str] = []
     for item in error.errors():
         path = _path(tuple(item["loc"]))
-        line = f"{path}: {_message(dict(item))}" if path else _message(dict(item))
+        if prefix:
+            path = prefix + ("" if not path or path.startswith("[") else ".") + path
+        message = _message(dict(item))
         if "input" in item and item["type"] in ("literal_error", "string_pattern_mismatch"):
-            line += f" (got {item['input']!r})"
+            message += f" (got {item['input']!r})"
+        line = f"{path}: {message}" if path else message
         if line not in lines:
             lines.append(line)
     return lines
@@ -682,10 +686,4 @@ class CampaignFileError(ValueError):
         cls, file: str, error: ValidationError, prefix: str = ""
     ) -> "CampaignFileError":
         """Wrap pydantic's error; `prefix` (e.g. `campaigns[1]`) goes before each path."""
-        problems = describe_validation_error(error)
-        if prefix:
-            problems = [
-                f"{prefix}{'' if p.startswith('[') else '.'}{p}" if not p.startswith(":") else p
-                for p in problems
-            ]
-        return cls(file, problems)
+        return cls(file, describe_validation_error(error, prefix))

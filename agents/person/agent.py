@@ -14,7 +14,8 @@ from typing import Any
 import orjson
 
 from agents.person.campaign_source import campaign_source
-from agents.person.engine import EngineConfig, decide
+from agents.person.config import EngineConfig
+from agents.person.engine import decide
 from agents.person.timer_index import TimerIndex
 from schemas.commands import CallWebhook, Command, JourneyEvent, SendEmail
 from schemas.inputs import Input, Wake

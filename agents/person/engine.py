@@ -90,7 +90,9 @@ def _apply(d: Decision, input: Input, now: float, is_new: bool) -> list[Hit]:
             if input.event_id in state.seen_event_ids:
                 return []
             state.seen_event_ids.append(input.event_id)
-            del state.seen_event_ids[: -d.config.seen_event_ids_limit or len(state.seen_event_ids)]
+            excess = len(state.seen_event_ids) - d.config.seen_event_ids_limit
+            if excess > 0:
+                del state.seen_event_ids[:excess]
         event = EventRecord(
             name=input.name, at=input.at, data=dict(input.data), type=input.type,
             event_id=input.event_id,

@@ -41,7 +41,13 @@ def describe_trigger(trigger: TriggerRecord) -> str:
         return f"entering segment {trigger.data.get('segment')} at {iso(trigger.at)}"
     if trigger.kind == "attribute_changed":
         return f"attribute {trigger.data.get('attribute')} changing at {iso(trigger.at)}"
-    return f"date {trigger.data.get('date')} reached at {iso(trigger.at)}"
+    spec = trigger.data.get("date", {})
+    if "attribute" in spec:
+        offset = spec.get("offset") or "0s"
+        what = f"{spec['attribute']} {'' if str(offset).startswith('-') else '+'}{offset}"
+    else:
+        what = f"{spec.get('at', 0):g}% from {spec.get('from')} to {spec.get('to')}"
+    return f"date {what} reached at {iso(trigger.at)}"
 
 
 def may_enter(d: Decision, campaign: Campaign, t: float) -> bool:

@@ -98,6 +98,7 @@ def run_scenario(scenario: Scenario, config: EngineConfig = EngineConfig()) -> S
     # Stable: inputs at the same time keep their order in the file.
     pending = sorted(enumerate(scenario.inputs), key=lambda pair: (pair[1].at, pair[0]))
     heap: list[tuple[float, str, str]] = []
+    queued: set[tuple[float, str, str]] = set()
     states = result.states
     index = 0
 
@@ -127,9 +128,9 @@ def run_scenario(scenario: Scenario, config: EngineConfig = EngineConfig()) -> S
             states.pop(person, None)
         else:
             states[person] = new
-            known = old.timers if old is not None else {}
             for timer_id, due in new.timers.items():
-                if known.get(timer_id) != due or isinstance(item, Wake):
+                if (due, person, timer_id) not in queued:
+                    queued.add((due, person, timer_id))
                     heapq.heappush(heap, (due, person, timer_id))
         for command in commands:
             rendered, error = _render(scenario, command) if isinstance(command, SendEmail) else (None, None)

@@ -1,65 +1,55 @@
-"""Integration fixtures: a fresh migrated PostgreSQL database and in-process SMTP servers."""
+"""Integration fixtures: the local stack, fresh migrated databases, in-process SMTP servers."""
 
 from __future__ import annotations
 
 import asyncio
 import email
 import email.policy
-import os
 import socket
 import uuid
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import AsyncIterator, Callable, Iterator
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
 from aiosmtpd.controller import Controller
 
-from streams.migrations import apply_migrations
 
-ADMIN_URL = os.environ.get(
-    "NUDGE_TEST_DATABASE_ADMIN_URL", "postgresql://nudge:nudge@127.0.0.1:15432/postgres"
-)
+@pytest.fixture(scope="session")
+def local_stack() -> None:
+    """The local stack (Kafka, PostgreSQL, inbox), started if it is not running."""
+    from deploy.local import stack
 
-
-def _with_database(dsn: str, name: str) -> str:
-    return urlunsplit(urlsplit(dsn)._replace(path=f"/{name}"))
+    stack.up()
 
 
 @pytest.fixture(scope="session")
-def database_url() -> Iterator[str]:
+def kafka_bootstrap(local_stack: None) -> str:
+    """The bootstrap address of the local stack's Kafka broker."""
+    from deploy.local import kafka
+
+    return kafka.BOOTSTRAP
+
+
+@pytest.fixture(scope="session")
+def database_url(local_stack: None) -> Iterator[str]:
     """A DSN to a fresh, migrated, empty database on the test server; dropped afterwards."""
+    yield from _fresh_database()
+
+
+@pytest.fixture
+def fresh_database_url(local_stack: None) -> Iterator[str]:
+    """Like `database_url`, but one database per test: for tests that run whole workers."""
+    yield from _fresh_database()
+
+
+def _fresh_database() -> Iterator[str]:
+    from deploy.local import postgres
+
     name = f"nudge_test_{uuid.uuid4().hex[:12]}"
-
-    async def create() -> str:
-        try:
-            admin = await asyncpg.connect(ADMIN_URL)
-        except (OSError, asyncpg.PostgresError) as exc:
-            pytest.fail(
-                f"cannot reach the test PostgreSQL at {ADMIN_URL} ({exc}); start the local "
-                "stack or set NUDGE_TEST_DATABASE_ADMIN_URL",
-                pytrace=False,
-            )
-        try:
-            await admin.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await admin.close()
-        dsn = _with_database(ADMIN_URL, name)
-        await apply_migrations(dsn)
-        return dsn
-
-    async def drop() -> None:
-        admin = await asyncpg.connect(ADMIN_URL)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
-
-    dsn = asyncio.run(create())
-    yield dsn
-    asyncio.run(drop())
+    yield postgres.create_database(name)
+    postgres.drop_database(name)
 
 
 @pytest.fixture
@@ -93,6 +83,11 @@ class RecordingSmtp:
     rcpt_replies: dict[str, str] = field(default_factory=dict)
     # Seconds to stall before answering DATA (a slow relay).
     data_delay: float = 0.0
+
+    @property
+    def url(self) -> str:
+        """This server as a NUDGE_SMTP_URL."""
+        return f"smtp://{self.host}:{self.port}"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
         reply = self.rcpt_replies.get(address)
@@ -134,3 +129,9 @@ def smtp_server() -> Iterator[Callable[[], RecordingSmtp]]:
     yield start
     for controller in controllers:
         controller.stop()
+
+
+@pytest.fixture
+def inbox(smtp_server: Callable[[], RecordingSmtp]) -> RecordingSmtp:
+    """One recording SMTP server for a test that runs Nudge against it."""
+    return smtp_server()

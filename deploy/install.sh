@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Idempotent installer for a fresh Debian 12 machine. Run from the repository root:
+#   deploy/install.sh
+# Installs Java 17, Maven and PostgreSQL (Debian packages) when missing, creates .venv
+# (Python 3.11), installs requirements.lock and Nudge itself (editable), and fetches Kafka's
+# jars into the cache. Fast when everything is already there.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+[ -f pyproject.toml ] && [ -f requirements.lock ] || { echo "run me from the Nudge repository" >&2; exit 1; }
+
+say() { printf 'install: %s\n' "$*"; }
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"
+    elif command -v sudo >/dev/null; then sudo "$@"
+    else echo "install: need root (or sudo) for: $*" >&2; exit 1
+    fi
+}
+
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+
+# --- system packages -------------------------------------------------------------------------
+missing=()
+java_ok=false
+if command -v java >/dev/null; then
+    # "17.0.15" -> 17; Kafka 4.x needs 17 or newer.
+    major=$(java -XshowSettings:properties -version 2>&1 | sed -n 's/ *java.specification.version = //p')
+    [ "${major:-0}" -ge 17 ] 2>/dev/null && java_ok=true
+fi
+$java_ok || missing+=(openjdk-17-jre-headless)
+command -v mvn >/dev/null || missing+=(maven)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
+command -v python3.11 >/dev/null || missing+=(python3.11 python3.11-venv)
+if command -v python3.11 >/dev/null && ! python3.11 -c 'import ensurepip, venv' 2>/dev/null; then
+    missing+=(python3.11-venv)
+fi
+
+if [ ${#missing[@]} -gt 0 ]; then
+    say "apt-get install ${missing[*]}"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+else
+    say "system packages present (java 17+, maven, postgresql, python3.11)"
+fi
+
+# --- Python environment ----------------------------------------------------------------------
+if [ ! -x .venv/bin/python ]; then
+    say "creating .venv with $(command -v python3.11)"
+    python3.11 -m venv .venv
+fi
+
+want=$(grep -v '^#' requirements.lock | grep -v '^$' | tr 'A-Z_' 'a-z-' | sort)
+have=$(.venv/bin/pip freeze --exclude-editable 2>/dev/null | tr 'A-Z_' 'a-z-' | sort)
+if [ "$want" != "$have" ]; then
+    say "pip install -r requirements.lock"
+    .venv/bin/pip install -q --disable-pip-version-check -r requirements.lock
+else
+    say "requirements.lock already installed"
+fi
+
+if [ ! -x .venv/bin/nudge ] || ! .venv/bin/python -c 'import streams.cli, deploy.local' 2>/dev/null; then
+    say "pip install --no-deps -e '.[test]'"
+    .venv/bin/pip install -q --disable-pip-version-check --no-deps -e '.[test]'
+else
+    say "nudge already installed (editable)"
+fi
+
+# --- Kafka's jars (Maven Central -> NUDGE_CACHE_DIR, default ~/.cache/nudge) -----------------
+.venv/bin/python - <<'PY'
+import time
+from deploy.local import kafka
+
+done = kafka.libs_dir().parent / ".complete"
+if done.exists():
+    print(f"install: Kafka {kafka.KAFKA_VERSION} jars already in {kafka.libs_dir()}")
+else:
+    started = time.monotonic()
+    print(f"install: fetching Kafka {kafka.KAFKA_VERSION} jars with Maven into {kafka.libs_dir()}")
+    kafka.fetch_jars()
+    print(f"install: fetched in {time.monotonic() - started:.1f}s")
+PY
+
+say "done. Start the local stack with: .venv/bin/nudge stack up"

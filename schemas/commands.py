@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.history import History
+from schemas.inputs import Input
 
 
 class RenderContext(BaseModel):
@@ -81,6 +82,52 @@ class JourneyEvent(BaseModel):
     reason: str = ""
 
 
+class Activity(BaseModel):
+    """One input as the activity log shows it: what arrived and what it changed."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: Literal["activity"] = "activity"
+    person: str
+    at: float
+    input_kind: str
+    # One line a person reads: "track signed_up {plan: trial}", "identify plan_type: trial -> paid".
+    summary: str
+    # What changed: attributes (name -> [old, new]), journeys entered/exited, segments, sends.
+    changes: dict[str, Any] = Field(default_factory=dict)
+    # For the event catalog: the event name and its properties, when the input was a track.
+    event_name: str | None = None
+    event_type: str | None = None
+    event_data: dict[str, Any] | None = None
+
+
+class PersonSnapshot(BaseModel):
+    """The person as PostgreSQL shows it (profile, segments); `deleted` erases them there."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: Literal["person_snapshot"] = "person_snapshot"
+    person: str
+    at: float
+    deleted: bool = False
+    email: str | None = None
+    attributes: dict[str, Any] = Field(default_factory=dict)
+    suppressed: bool = False
+    unsubscribed: bool = False
+    # Segment id -> entry time (Unix seconds).
+    segments: dict[str, float] = Field(default_factory=dict)
+
+
+class EmitInput(BaseModel):
+    """Publish `input` on the input topic (to its own person's partition)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: Literal["emit_input"] = "emit_input"
+    input: Annotated[Input, Field()]
+
+
 Command = Annotated[
-    Union[SendEmail, CallWebhook, JourneyEvent], Field(discriminator="kind")
+    Union[SendEmail, CallWebhook, JourneyEvent, Activity, PersonSnapshot, EmitInput],
+    Field(discriminator="kind"),
 ]

@@ -25,6 +25,8 @@ class Identify(_Input):
 
     kind: Literal["identify"] = "identify"
     attributes: dict[str, Any] = Field(default_factory=dict)
+    # Events sent before the person was known, under this anonymous id, fold into them.
+    anonymous_id: str | None = None
 
 
 class Track(_Input):
@@ -84,8 +86,58 @@ class Delivery(_Input):
     url: str | None = None
 
 
+class Devices(_Input):
+    """Add (or update) or remove one of the person's devices (push tokens)."""
+
+    kind: Literal["devices"] = "devices"
+    action: Literal["add", "remove"]
+    device_id: str = Field(min_length=1)
+    platform: str | None = None
+    last_used: float | None = None
+    attributes: dict[str, Any] = Field(default_factory=dict)
+
+
+class MergeInto(_Input):
+    """Sent to a secondary person: hand everything over to `into`, then be erased.
+
+    Merging crosses partitions, so it takes two inputs: this one on the secondary's partition,
+    and the `Absorb` it emits on the primary's.
+    """
+
+    kind: Literal["merge_into"] = "merge_into"
+    into: str = Field(min_length=1, max_length=150)
+
+
+class Absorb(_Input):
+    """Sent to a primary person: fold in `state`, the serialized state of `source`."""
+
+    kind: Literal["absorb"] = "absorb"
+    source: str
+    state: dict[str, Any]
+
+
+class SegmentMembership(_Input):
+    """Add the person to (or remove them from) a manual segment."""
+
+    kind: Literal["segment_membership"] = "segment_membership"
+    segment: str = Field(min_length=1)
+    member: bool = True
+
+
 Input = Annotated[
-    Union[Identify, Track, Delete, Suppress, Unsubscribe, Wake, Delivery],
+    Union[
+        Identify,
+        Track,
+        Delete,
+        Suppress,
+        Unsubscribe,
+        Wake,
+        Delivery,
+        Devices,
+        MergeInto,
+        Absorb,
+        SegmentMembership,
+    ],
     Field(discriminator="kind"),
 ]
 

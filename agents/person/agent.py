@@ -17,7 +17,7 @@ from agents.person.campaign_source import campaign_source
 from agents.person.config import EngineConfig
 from agents.person.engine import decide
 from agents.person.timer_index import TimerIndex
-from schemas.commands import CallWebhook, Command, JourneyEvent, SendEmail
+from schemas.commands import CallWebhook, Command, EmitInput, SendEmail
 from schemas.inputs import Input, Wake
 from schemas.person import PersonState
 from schemas.wire import InvalidInput, decode_inputs, encode_command, encode_input
@@ -110,7 +110,11 @@ async def publish(commands: list[Command]) -> None:
             await sends_topic.send(key=command.message_id.encode(), value=encode_command(command))
         elif isinstance(command, CallWebhook):
             await sends_topic.send(key=command.call_id.encode(), value=encode_command(command))
-        elif isinstance(command, JourneyEvent):
+        elif isinstance(command, EmitInput):
+            await input_topic.send(
+                key=command.input.person.encode(), value=encode_input(command.input)
+            )
+        else:  # JourneyEvent, Activity, PersonSnapshot: read models in PostgreSQL
             await projections_topic.send(
                 key=command.person.encode(), value=encode_command(command)
             )

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from deploy.local import ServiceStatus, StackError, logs_dir, stack_dir
-from deploy.local.process import port_open, read_pid, spawn, stop, tail
+from deploy.local.process import locked, port_open, read_pid, spawn, stop, tail
 
 HOST = "127.0.0.1"
 DEFAULT_SMTP_PORT = 1025
@@ -347,7 +347,11 @@ def status() -> ServiceStatus:
 
 def up() -> ServiceStatus:
     """Start the inbox detached unless it already runs."""
-    started = time.monotonic()
+    with locked(stack_dir() / "inbox.lock"):
+        return _up(time.monotonic())
+
+
+def _up(started: float) -> ServiceStatus:
     current = pid()
     action = "already running"
     if current is None:

@@ -13,7 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from deploy.local import ServiceStatus, StackError, cache_dir, logs_dir, stack_dir
-from deploy.local.process import pid_alive, port_open, read_pid, run_sync, spawn, stop, tail
+from deploy.local.process import locked, pid_alive, port_open, read_pid, run_sync, spawn, stop, tail
 
 KAFKA_VERSION = "4.1.1"
 LOG4J_VERSION = "2.24.3"
@@ -202,7 +202,11 @@ def _wait_ready(broker_pid: int, deadline: float) -> None:
 
 def up() -> ServiceStatus:
     """Start the broker unless it already runs; return once it answers metadata requests."""
-    started = time.monotonic()
+    with locked(stack_dir() / "kafka.lock"):
+        return _up(time.monotonic())
+
+
+def _up(started: float) -> ServiceStatus:
     current = pid()
     if current is not None:
         if not port_open(HOST, PORT):

@@ -17,7 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from deploy.local import ServiceStatus, StackError, logs_dir, stack_dir
-from deploy.local.process import port_open, read_pid, rotate_log, run_sync, tail
+from deploy.local.process import locked, port_open, read_pid, rotate_log, run_sync, tail
 
 HOST = "127.0.0.1"
 PORT = 15432
@@ -221,7 +221,11 @@ def migrate(target_dsn: str) -> list[str]:
 
 def up() -> ServiceStatus:
     """Start the server unless it runs, create role and database `nudge`, apply migrations."""
-    started = time.monotonic()
+    with locked(stack_dir() / "postgres.lock"):
+        return _up(time.monotonic())
+
+
+def _up(started: float) -> ServiceStatus:
     action = "already running"
     if pid() is None:
         if port_open(HOST, PORT):

@@ -32,6 +32,8 @@ __all__ = [
     "BranchStep",
     "Campaign",
     "CampaignFileError",
+    "ComputedAggregate",
+    "ComputedAttribute",
     "Condition",
     "CountSpec",
     "DateBetween",
@@ -613,12 +615,46 @@ class Campaign(_Spec):
 
 
 class SegmentDefinition(_Spec):
-    """A named condition (`segments: [{id, when}]`), kept current on every input and flip time."""
+    """A named condition (`segments: [{id, when}]`), kept current on every input and flip time;
+    or, with `manual: true` and no `when`, a list people are added to and removed from by input."""
 
     id: str = Field(pattern=_ID, max_length=100)
     name: str | None = None
     description: str | None = None
-    when: Condition
+    when: Condition | None = None
+    manual: bool = False
+
+    @model_validator(mode="after")
+    def _when_or_manual(self) -> "SegmentDefinition":
+        if self.manual and self.when is not None:
+            raise ValueError("a manual segment has no `when`: people join it by input, not by condition")
+        if not self.manual and self.when is None:
+            raise ValueError("a segment needs `when: CONDITION` (or `manual: true` for a hand-kept list)")
+        return self
+
+
+ComputedAggregate = Literal["count", "sum", "min", "max", "last"]
+
+
+class ComputedAttribute(_Spec):
+    """An attribute kept from events as they arrive: `{id: lifetime_value, event: purchase,
+    aggregate: sum, property: amount}`. Visible as `customer.<id>` and in attribute conditions."""
+
+    id: str = Field(pattern=_ID, max_length=150)
+    description: str | None = None
+    event: str = Field(min_length=1, max_length=100)
+    where: dict[str, Any] = Field(default_factory=dict)
+    aggregate: ComputedAggregate
+    # The event property aggregated (dots follow nested mappings); not used by `count`.
+    property: str | None = None
+
+    @model_validator(mode="after")
+    def _property_when_needed(self) -> "ComputedAttribute":
+        if self.aggregate != "count" and not self.property:
+            raise ValueError(f"aggregate {self.aggregate} needs `property: NAME` (the event property)")
+        if self.aggregate == "count" and self.property:
+            raise ValueError("aggregate count counts events; drop `property`")
+        return self
 
 
 for _model in (

@@ -45,6 +45,8 @@ class SendEmail(BaseModel):
     # Why this message was sent, for the activity log ("welcome v1a2b: step 0 after signed_up").
     reason: str = ""
     transactional: bool = False
+    # Over the per-person marketing limit: "defer" sends it once under the limit, "drop" never.
+    limit_policy: Literal["defer", "drop"] = "defer"
     context: RenderContext = Field(default_factory=RenderContext)
 
 

@@ -12,6 +12,16 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field
 
 
+# Events tracked before a person is known are kept under the person id `anon:<anonymous_id>`;
+# an identify naming that anonymous id merges them into the known person.
+ANONYMOUS_PREFIX = "anon:"
+
+
+def anonymous_person(anonymous_id: str) -> str:
+    """The person id anonymous events are tracked under."""
+    return f"{ANONYMOUS_PREFIX}{anonymous_id}"
+
+
 class _Input(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -27,6 +37,8 @@ class Identify(_Input):
     attributes: dict[str, Any] = Field(default_factory=dict)
     # Events sent before the person was known, under this anonymous id, fold into them.
     anonymous_id: str | None = None
+    # Track API `_update`: change an existing person only; never create one.
+    update_only: bool = False
 
 
 class Track(_Input):
@@ -124,6 +136,13 @@ class SegmentMembership(_Input):
     member: bool = True
 
 
+class Reevaluate(_Input):
+    """Re-evaluate the person's segments now (sent by a backfill after definitions change)."""
+
+    kind: Literal["reevaluate"] = "reevaluate"
+    reason: str = ""
+
+
 Input = Annotated[
     Union[
         Identify,
@@ -137,6 +156,7 @@ Input = Annotated[
         MergeInto,
         Absorb,
         SegmentMembership,
+        Reevaluate,
     ],
     Field(discriminator="kind"),
 ]

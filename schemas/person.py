@@ -73,6 +73,23 @@ class MessageRecord(BaseModel):
     statuses: list[str] = Field(default_factory=lambda: ["sent"])
 
 
+class Device(BaseModel):
+    """One of the person's devices (push tokens), as the Track API's devices endpoint gives it."""
+
+    platform: str | None = None
+    last_used: float | None = None
+    attributes: dict[str, Any] = Field(default_factory=dict)
+
+
+class ComputedValue(BaseModel):
+    """A computed attribute's running value and the time of the event that last changed it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    value: Any
+    at: float
+
+
 class PersonState(BaseModel):
     """All of one person's state. `timers` and `last_position` are read by the Faust shell."""
 
@@ -96,6 +113,12 @@ class PersonState(BaseModel):
     # Timer id -> due Unix seconds. Derived from the rest after every decision; the shell
     # indexes these and sends back a Wake(timer_id, due) when one falls due.
     timers: dict[str, float] = Field(default_factory=dict)
+    # Device id -> device (push tokens).
+    devices: dict[str, Device] = Field(default_factory=dict)
+    # Computed attribute id -> running value, kept per track (mirrored into `attributes`).
+    computed: dict[str, ComputedValue] = Field(default_factory=dict)
+    # Other ids folded into this person (anonymous ids as `anon:<id>`, merged secondaries).
+    merged_ids: list[str] = Field(default_factory=list)
     # The shell's replay guard: (partition, offset) of the last input applied. Never touched
     # by the core.
     last_position: tuple[int, int] | None = None

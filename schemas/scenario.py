@@ -6,10 +6,13 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
-from schemas.campaigns import Campaign, SegmentDefinition
+from schemas.campaigns import Campaign, ComputedAttribute, SegmentDefinition
 from schemas.durations import Duration
 
-_KINDS = ("identify", "track", "page", "delete", "suppress", "unsubscribe")
+_KINDS = (
+    "identify", "track", "page", "delete", "suppress", "unsubscribe", "merge_into",
+    "add_to_segment", "remove_from_segment",
+)
 
 
 class _Spec(BaseModel):
@@ -25,8 +28,9 @@ class ScenarioTemplate(_Spec):
 
 
 class ScenarioInput(_Spec):
-    """One input at `at` after start: exactly one of identify, track (+ data), page, delete,
-    suppress, unsubscribe."""
+    """One input at `at` after start: exactly one of identify (+ anonymous_id), track (+ data),
+    page, delete, suppress, unsubscribe, merge_into (this person merges into that one),
+    add_to_segment / remove_from_segment (a manual segment)."""
 
     at: Duration
     person: str = Field(min_length=1)
@@ -39,6 +43,11 @@ class ScenarioInput(_Spec):
     delete: Literal[True] | None = None
     suppress: bool | None = None
     unsubscribe: bool | None = None
+    merge_into: str | None = None
+    add_to_segment: str | None = None
+    remove_from_segment: str | None = None
+    # With identify: the anonymous id this person's earlier events were tracked under.
+    anonymous_id: str | None = None
 
     @model_validator(mode="after")
     def _one_kind(self) -> "ScenarioInput":
@@ -100,10 +109,25 @@ class AttributeExpectation(_Spec):
     eq: Any = None
 
 
+class SegmentExpectation(_Spec):
+    """`{person, segment: ID, member: true}`: whether the person is in the segment at the end."""
+
+    person: str
+    segment: str
+    member: bool = True
+
+
+class ExistsExpectation(_Spec):
+    """`{person, exists: false}`: whether the person still exists at the end (merged, deleted)."""
+
+    person: str
+    exists: bool
+
+
 def _expectation_kind(value: Any) -> str:
     # Told apart by key, so an error names one shape instead of five.
     keys = value if isinstance(value, dict) else type(value).model_fields
-    for key in ("never", "campaign", "webhook", "attribute"):
+    for key in ("never", "campaign", "webhook", "attribute", "segment", "exists"):
         if key in keys:
             return key
     return "send"
@@ -116,6 +140,8 @@ Expectation = Annotated[
         Annotated[CampaignExpectation, Tag("campaign")],
         Annotated[WebhookExpectation, Tag("webhook")],
         Annotated[AttributeExpectation, Tag("attribute")],
+        Annotated[SegmentExpectation, Tag("segment")],
+        Annotated[ExistsExpectation, Tag("exists")],
     ],
     Discriminator(_expectation_kind),
 ]
@@ -128,6 +154,8 @@ class Scenario(_Spec):
     covers: str = "engine"
     start: AwareDatetime
     segments: list[SegmentDefinition] = Field(default_factory=list)
+    # Computed attributes (as in computed/*.yaml), kept per track and visible as attributes.
+    computed: list[ComputedAttribute] = Field(default_factory=list)
     campaigns: list[Campaign] = Field(default_factory=list)
     templates: dict[str, ScenarioTemplate] = Field(default_factory=dict)
     inputs: list[ScenarioInput] = Field(default_factory=list)
@@ -141,6 +169,7 @@ class Scenario(_Spec):
 
 
 __all__ = [
-    "AttributeExpectation", "CampaignExpectation", "Expectation", "NeverExpectation",
+    "AttributeExpectation", "CampaignExpectation", "ExistsExpectation", "Expectation",
+    "NeverExpectation", "SegmentExpectation",
     "Scenario", "ScenarioInput", "ScenarioTemplate", "SendExpectation", "WebhookExpectation",
 ]

@@ -18,6 +18,8 @@ class EmailTemplate(BaseModel):
     reply_to: str | None = None
     preheader: str | None = None
     layout: str | None = None
+    # The subscription topic of the messages (preferences page); None: any marketing email.
+    topic: str | None = None
     # A content hash, so a send names exactly the template text it was rendered from.
     version: str = ""
 

@@ -34,42 +34,42 @@ app = faust.App(
 
 # Raw bytes everywhere: the codecs in schemas/wire.py own the format, so producers outside
 # Python (and the dead-letter topic) see plain JSON.
-_RAW = faust.Schema(
-    key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
-)
+def _raw() -> faust.Schema:
+    # A new object each time: Faust mutates a schema it is given (Schema.update), so one
+    # shared instance ends up with another owner's serializers.
+    return faust.Schema(
+        key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
+    )
+
+
 input_topic = app.topic(
     settings.input_topic,
-    schema=_RAW,
+    schema=_raw(),
     partitions=settings.partitions,
 )
 sends_topic = app.topic(
     settings.sends_topic,
-    schema=_RAW,
+    schema=_raw(),
     partitions=settings.partitions,
 )
 projections_topic = app.topic(
     settings.projections_topic,
-    schema=_RAW,
+    schema=_raw(),
     partitions=settings.partitions,
 )
 dead_letter_topic = app.topic(
     settings.dead_letter_topic,
-    schema=_RAW,
+    schema=_raw(),
     partitions=1,
 )
 
 # person id -> PersonState JSON. One write per person per Kafka message (DESIGN.md, "Speed").
-people = app.Table(
-    "people",
-    schema=_RAW,
-    partitions=settings.partitions,
-    default=None,
-)
+people = app.Table("people", partitions=settings.partitions, default=None)
 # person id -> {timer id: due} JSON; small, so rebuilding the timer index on assignment
 # reads far less than the people table would.
-timers = app.Table(
-    "timers",
-    schema=_RAW,
-    partitions=settings.partitions,
-    default=None,
-)
+timers = app.Table("timers", partitions=settings.partitions, default=None)
+# Tables take their serializers from key/value *types* ("json" for anything but a faust
+# Record); set them before first use, when the store and changelog topic are created.
+for _table in (people, timers):
+    _table.key_serializer = "raw"
+    _table.value_serializer = "raw"

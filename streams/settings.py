@@ -76,6 +76,12 @@ class Settings(BaseModel):
     http_host: str = "127.0.0.1"
     site_id: str = "nudge-site"
     api_key: str = Field(default="nudge-key", repr=False)
+    # Segment/RudderStack write key: the Basic user (password empty) or `writeKey` in the body.
+    segment_write_key: str = Field(default="nudge-write-key", repr=False)
+    # Signs Segment/RudderStack webhook-destination requests (X-Signature, HMAC-SHA1 hex).
+    webhook_secret: str | None = Field(default=None, repr=False)
+    # Requests per second per credential (token bucket, one second of burst); 429 beyond.
+    rate_limit_per_second: float = 2000.0
     # The folder that holds campaigns/, segments/ and templates/ (campaigns as code).
     campaigns_dir: Path = Path(".")
     data_dir: Path = Path("var/data")
@@ -89,6 +95,26 @@ class Settings(BaseModel):
     worker_web_port: int = 6066
     timer_tick_seconds: float = 0.25
     history_limit: int = 100
+    # --- delivery (agents/sender) ---
+    # Keys the HMAC of unsubscribe, preferences, open and click links; set it in production,
+    # and keep it: changing it breaks the links in every email already sent.
+    secret_key: str = Field(default="nudge-dev-secret-change-me", repr=False)
+    # The mailto: of List-Unsubscribe; empty: unsubscribe@<domain of mail_from>.
+    unsubscribe_mailto: str = ""
+    # At most this many marketing (non-transactional) emails per person per day / per 7 days;
+    # 0 means no limit. Counted from the outbox when a message is claimed.
+    max_marketing_per_day: int = 0
+    max_marketing_per_week: int = 0
+    # SMTP connections kept open to the relay (and messages sent at once per delivery loop).
+    smtp_connections: int = 4
+    # Messages per second handed to the relay (token bucket); 0 means unlimited.
+    smtp_rate_per_second: float = 0.0
+    # Rewrite links for click tracking and add an open pixel to marketing emails.
+    track_opens: bool = True
+    track_clicks: bool = True
+    # Per message part: a template that renders longer or larger than this fails that message.
+    render_timeout_seconds: float = 2.0
+    render_max_chars: int = 2_000_000
 
     @property
     def smtp(self) -> SmtpRelay:

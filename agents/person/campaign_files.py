@@ -1,9 +1,9 @@
-"""Campaigns as code: read `campaigns/*.yaml` and `segments/*.yaml` from a folder.
+"""Campaigns as code: read `campaigns/*.yaml`, `segments/*.yaml` and `computed/*.yaml` from a folder.
 
 This module reads files, so the pure decision core never imports it; the worker and the CLI do.
 
-A file holds one definition (a mapping), a list of them, or a mapping with a `campaigns:` or
-`segments:` list. Every problem is collected, so `nudge campaigns check` reports all at once.
+A file holds one definition (a mapping), a list of them, or a mapping with a `campaigns:`,
+`segments:` or `computed:` list. Every problem is collected, so `nudge campaigns check` reports all at once.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from schemas.campaigns import (
     BranchStep,
     Campaign,
     CampaignFileError,
+    ComputedAttribute,
     NotCondition,
     RandomStep,
     SegmentCondition,
@@ -50,6 +51,7 @@ class CampaignDir:
 
     campaigns: list[Campaign] = field(default_factory=list)
     segments: list[SegmentDefinition] = field(default_factory=list)
+    computed: list[ComputedAttribute] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
 
@@ -161,7 +163,7 @@ def cross_check(
 
 
 def read_campaign_dir(path: str | Path, templates: set[str] | None = None) -> CampaignDir:
-    """Read `path/campaigns` and `path/segments`, collecting problems; `templates` enables that check."""
+    """Read `path/campaigns`, `path/segments` and `path/computed`, collecting problems; `templates` enables that check."""
     root = Path(path)
     result = CampaignDir()
     if not root.is_dir():
@@ -175,7 +177,16 @@ def read_campaign_dir(path: str | Path, templates: set[str] | None = None) -> Ca
         good, problems = read_definitions(file, SegmentDefinition, "segments")
         result.segments.extend(good)
         result.problems.extend(problems)
+    for file in _yaml_files(root / "computed"):
+        good, problems = read_definitions(file, ComputedAttribute, "computed")
+        result.computed.extend(good)
+        result.problems.extend(problems)
     result.problems.extend(cross_check(result.campaigns, result.segments, templates))
+    seen: set[str] = set()
+    for attribute in result.computed:
+        if attribute.id in seen:
+            result.problems.append(f"computed attribute {attribute.id}: another one has the same id")
+        seen.add(attribute.id)
     return result
 
 
@@ -185,3 +196,12 @@ def load_campaign_dir(path: str | Path) -> tuple[list[Campaign], list[SegmentDef
     if result.problems:
         raise CampaignDirError(str(path), result.problems)
     return result.campaigns, result.segments
+
+
+def load_definitions(path: str | Path) -> CampaignDir:
+    """Everything a folder defines (campaigns, segments, computed attributes); raises
+    CampaignDirError listing every problem."""
+    result = read_campaign_dir(path)
+    if result.problems:
+        raise CampaignDirError(str(path), result.problems)
+    return result

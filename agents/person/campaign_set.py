@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from schemas.campaigns import (
     AttributeChangedTrigger,
     Campaign,
+    ComputedAttribute,
     DateTrigger,
     EventTrigger,
     SegmentDefinition,
@@ -56,6 +57,8 @@ class CampaignSet:
     by_attribute: dict[str, list[VersionedCampaign]] = field(default_factory=dict)
     by_segment: dict[str, list[VersionedCampaign]] = field(default_factory=dict)
     dated: list[VersionedCampaign] = field(default_factory=list)
+    computed: dict[str, ComputedAttribute] = field(default_factory=dict)
+    computed_by_event: dict[str, list[ComputedAttribute]] = field(default_factory=dict)
 
     @classmethod
     def build(
@@ -63,6 +66,7 @@ class CampaignSet:
         current: Iterable[Campaign],
         previous_versions: Iterable[Campaign] = (),
         segments: Iterable[SegmentDefinition] = (),
+        computed: Iterable[ComputedAttribute] = (),
     ) -> "CampaignSet":
         """Index `current` (ids must be unique), remember `previous_versions` for journeys in flight."""
         now: dict[str, VersionedCampaign] = {}
@@ -94,7 +98,17 @@ class CampaignSet:
                 by_segment.setdefault(trigger.segment, []).append(entry)
             elif isinstance(trigger, DateTrigger):
                 dated.append(entry)
-        return cls(now, versions, by_segment_id, by_event, by_attribute, by_segment, dated)
+        by_computed_id: dict[str, ComputedAttribute] = {}
+        computed_by_event: dict[str, list[ComputedAttribute]] = {}
+        for attribute in computed:
+            if attribute.id in by_computed_id:
+                raise CampaignSetError(f"two computed attributes have the id {attribute.id!r}")
+            by_computed_id[attribute.id] = attribute
+            computed_by_event.setdefault(attribute.event, []).append(attribute)
+        return cls(
+            now, versions, by_segment_id, by_event, by_attribute, by_segment, dated,
+            by_computed_id, computed_by_event,
+        )
 
     def get(self, campaign_id: str, version: str) -> Campaign | None:
         """That exact version, if known."""

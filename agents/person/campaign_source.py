@@ -13,7 +13,7 @@ from pathlib import Path
 import asyncpg
 import orjson
 
-from agents.person.campaign_files import load_campaign_dir
+from agents.person.campaign_files import load_definitions
 from agents.person.campaign_set import CampaignSet, campaign_version
 from schemas.campaigns import Campaign, CampaignFileError
 
@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 def folder_fingerprint(root: Path) -> tuple[tuple[str, int, int], ...]:
     """Names, sizes and modification times of every campaign and segment file."""
     files = []
-    for sub in ("campaigns", "segments"):
+    for sub in ("campaigns", "segments", "computed"):
         folder = root / sub
         if folder.is_dir():
             for path in sorted(folder.glob("*.y*ml")):
@@ -45,7 +45,8 @@ class CampaignSource:
         if fingerprint == self._fingerprint:
             return False
         try:
-            campaigns, segments = load_campaign_dir(root)
+            found = load_definitions(root)
+            campaigns = found.campaigns
         except CampaignFileError as exc:
             if self._fingerprint is None:
                 raise
@@ -58,7 +59,7 @@ class CampaignSource:
             previous = await known_versions(conn)
         finally:
             await conn.close()
-        self.current = CampaignSet.build(campaigns, previous, segments)
+        self.current = CampaignSet.build(campaigns, previous, found.segments, found.computed)
         self._fingerprint = fingerprint
         log.info(
             "campaigns loaded: %s",

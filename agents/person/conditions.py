@@ -89,7 +89,7 @@ def holds(condition: Condition | None, scope: Scope) -> bool:
 _COMPARISONS = ("eq", "ne", "in", "exists", "gt", "gte", "lt", "lte", "contains")
 
 
-def _lookup(data: dict[str, Any], key: str) -> tuple[bool, Any]:
+def lookup(data: dict[str, Any], key: str) -> tuple[bool, Any]:
     """`data[key]`, following dots into nested mappings (`address.city`)."""
     if key in data:
         return True, data[key]
@@ -143,7 +143,7 @@ def compare(op: str, present: bool, value: Any, operand: Any) -> bool:
 def matches_where(data: dict[str, Any], where: dict[str, Any]) -> bool:
     """Every `where` key matches: a plain value by equality, `{gt: 3}` and friends by operator."""
     for key, expected in where.items():
-        present, value = _lookup(data, key)
+        present, value = lookup(data, key)
         if isinstance(expected, dict) and expected and set(expected) <= set(_COMPARISONS):
             if not all(compare(op, present, value, operand) for op, operand in expected.items()):
                 return False
@@ -156,7 +156,7 @@ def matches_where(data: dict[str, Any], where: dict[str, Any]) -> bool:
 
 
 def _attribute(condition: AttributeCondition, scope: Scope) -> Verdict:
-    present, value = _lookup(scope.state.attributes, condition.attribute)
+    present, value = lookup(scope.state.attributes, condition.attribute)
     now = scope.now
     result, flips = True, []
     for op, operand in condition.operators():

@@ -48,5 +48,8 @@ def copy_state(state: PersonState) -> PersonState:
                 m.model_copy(update={"statuses": list(m.statuses)}) for m in state.messages
             ],
             "timers": dict(state.timers),
+            "devices": dict(state.devices),
+            "computed": dict(state.computed),
+            "merged_ids": list(state.merged_ids),
         }
     )

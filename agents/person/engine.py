@@ -9,20 +9,41 @@ triggers, journeys. Timers are data: `state.timers` is recomputed at the end of 
 from __future__ import annotations
 
 from agents.person.campaign_set import CampaignSet
+from agents.person.computed import apply_event
 from agents.person.conditions import earliest
 from agents.person.config import EngineConfig
 from agents.person.decision import Decision, copy_state
 from agents.person.journeys import advance_journey, end_journey, keep_journey, start_journey, watch_time
+from agents.person.merge import fold
+from agents.person.read_models import erased, read_model_commands
 from agents.person.segments import update_segments
 from agents.person.step_paths import step_at
 from agents.person.triggers import Hit, arm_dates, attribute_hits, due_date_hits, event_hits, segment_hits
 from schemas.campaigns import TimeWindowStep, WaitStep, WaitUntilStep
-from schemas.commands import Command
+from schemas.commands import Command, EmitInput, JourneyEvent
 from schemas.history import EventAggregate, EventRecord
-from schemas.inputs import Delete, Delivery, Identify, Input, Suppress, Track, Unsubscribe, Wake
-from schemas.person import PersonState
+from schemas.inputs import (
+    Absorb,
+    Delete,
+    Delivery,
+    Devices,
+    Identify,
+    Input,
+    MergeInto,
+    Reevaluate,
+    SegmentMembership,
+    Suppress,
+    Track,
+    Unsubscribe,
+    Wake,
+    anonymous_person,
+)
+from schemas.person import Device, PersonState
 
 _DEFAULT_CONFIG = EngineConfig()
+
+# Inputs that only mean something for a person who already exists.
+_NEEDS_PERSON = (Wake, Delivery, Reevaluate, MergeInto)
 
 
 def decide(
@@ -34,12 +55,28 @@ def decide(
 ) -> tuple[PersonState | None, list[Command]]:
     """Apply one input to one person at `now`; a None state back means the person is erased."""
     if isinstance(input, Delete):
+        return None, _leave_journeys(state, now, "person deleted") + [erased(input.person, now)]
+    if state is None and isinstance(input, _NEEDS_PERSON):
+        # Outcomes, wakes and merges for a person who doesn't exist (any more) change nothing.
         return None, []
+    if isinstance(input, MergeInto):
+        assert state is not None
+        return _merge_into(state, input, now)
+    if isinstance(input, Suppress):
+        if input.suppressed:
+            return _suppress(state, input, now)
+        if state is None or not state.suppressed:
+            return state, []
+    elif state is not None and state.suppressed:
+        # Customer.io's rule: a suppressed person's data is ignored until they are unsuppressed.
+        return state, []
+    if isinstance(input, SegmentMembership) and not _is_manual(campaigns, input.segment):
+        return state, []
+    if isinstance(input, Absorb) and input.source == input.person:
+        return state, []
+    old = state
     is_new = state is None
     if state is None:
-        # Outcomes and wakes for a person who doesn't exist (any more) change nothing.
-        if isinstance(input, (Wake, Delivery)):
-            return None, []
         state = PersonState(person=input.person, first_seen=min(now, input.at))
     else:
         state = copy_state(state)
@@ -51,7 +88,52 @@ def decide(
     _catch_up(d, horizon)
     hits = _apply(d, input, now, is_new)
     _settle(d, now, hits)
+    d.commands.extend(read_model_commands(old, d.state, input, d.commands, now))
     return d.state, d.commands
+
+
+def _is_manual(campaigns: CampaignSet, segment_id: str) -> bool:
+    segment = campaigns.segments.get(segment_id)
+    return segment is not None and segment.manual
+
+
+def _leave_journeys(state: PersonState | None, now: float, reason: str) -> list[Command]:
+    """`exited` for each running journey of a person who is going away, so metrics add up."""
+    if state is None:
+        return []
+    return [
+        JourneyEvent(
+            event="exited", person=state.person, campaign_id=j.campaign,
+            campaign_version=j.version, journey_id=j.id, at=now, reason=reason,
+        )
+        for j in state.journeys if j.status == "active"
+    ]
+
+
+def _merge_into(state: PersonState, input: MergeInto, now: float) -> tuple[PersonState | None, list[Command]]:
+    """Hand this (secondary) person over to `input.into`, then erase them here."""
+    if input.into == state.person:
+        return state, []
+    commands: list[Command] = []
+    if not state.suppressed:
+        handed = state.model_dump(mode="json", exclude_defaults=True, exclude={"timers", "last_position"})
+        absorb = Absorb(person=input.into, at=input.at, source=state.person, state=handed)
+        commands.append(EmitInput(input=absorb))
+    return None, commands + [erased(state.person, now)]
+
+
+def _suppress(state: PersonState | None, input: Suppress, now: float) -> tuple[PersonState, list[Command]]:
+    """Forget the person's data and keep a tombstone that ignores their inputs until unsuppressed."""
+    if state is not None and state.suppressed:
+        return state, []
+    person = input.person
+    tombstone = PersonState(
+        person=person, first_seen=min(now, input.at) if state is None else state.first_seen, suppressed=True
+    )
+    commands = _leave_journeys(state, now, "person suppressed")
+    commands.append(erased(person, now))
+    commands.extend(read_model_commands(None, tombstone, input, [], now))
+    return tombstone, commands
 
 
 def _catch_up(d: Decision, horizon: float) -> None:
@@ -83,6 +165,8 @@ def _apply(d: Decision, input: Input, now: float, is_new: bool) -> list[Hit]:
         if "email" in input.attributes:
             email = input.attributes["email"]
             state.email = email if isinstance(email, str) else None
+        if input.anonymous_id is not None:
+            _adopt_anonymous(d, input)
         # The identify that creates a person sets attributes; it doesn't change them.
         return [] if is_new else attribute_hits(d, changed, now)
     if isinstance(input, Track):
@@ -98,7 +182,8 @@ def _apply(d: Decision, input: Input, now: float, is_new: bool) -> list[Hit]:
             event_id=input.event_id,
         )
         _record(d, event)
-        return event_hits(d, event)
+        computed = apply_event(d, event) if d.campaigns.computed_by_event else {}
+        return event_hits(d, event) + (attribute_hits(d, computed, now) if computed else [])
     if isinstance(input, Suppress):
         state.suppressed = input.suppressed
     elif isinstance(input, Unsubscribe):
@@ -110,7 +195,35 @@ def _apply(d: Decision, input: Input, now: float, is_new: bool) -> list[Hit]:
         if input.status == "complained":
             # A spam complaint is the strongest unsubscribe there is.
             state.unsubscribed = True
+    elif isinstance(input, Devices):
+        if input.action == "remove":
+            state.devices.pop(input.device_id, None)
+        else:
+            known = state.devices.get(input.device_id) or Device()
+            state.devices[input.device_id] = Device(
+                platform=input.platform or known.platform,
+                last_used=input.last_used if input.last_used is not None else known.last_used,
+                attributes={**known.attributes, **input.attributes},
+            )
+    elif isinstance(input, SegmentMembership):
+        if input.member and input.segment not in state.segments:
+            state.segments[input.segment] = now
+            return segment_hits(d, [input.segment], now)
+        if not input.member:
+            state.segments.pop(input.segment, None)
+    elif isinstance(input, Absorb):
+        fold(d, PersonState.model_validate(input.state), now)
     return []
+
+
+def _adopt_anonymous(d: Decision, input: Identify) -> None:
+    """Ask the anonymous person's partition, once, to hand their events over to this person."""
+    assert input.anonymous_id is not None
+    anonymous = anonymous_person(input.anonymous_id)
+    if anonymous == d.state.person or anonymous in d.state.merged_ids:
+        return
+    d.state.merged_ids.append(anonymous)
+    d.commands.append(EmitInput(input=MergeInto(person=anonymous, at=input.at, into=d.state.person)))
 
 
 def _record(d: Decision, event: EventRecord) -> None:

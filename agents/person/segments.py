@@ -18,6 +18,8 @@ def update_segments(d: Decision, t: float) -> list[str]:
         if segment_id not in d.campaigns.segments:
             del state.segments[segment_id]
     for segment_id, segment in d.campaigns.segments.items():
+        if segment.when is None:
+            continue  # a manual segment: only SegmentMembership inputs change it
         verdict = evaluate(segment.when, Scope(state, t))
         if verdict.flip is not None and verdict.flip > t:
             d.segment_flips[segment_id] = verdict.flip

@@ -1,14 +1,17 @@
-"""The projector agent: writes journey events to PostgreSQL, where metrics are counted.
+"""The projector agent: writes the person agent's read-model commands to PostgreSQL.
 
-Each journey event has its own primary key (journey, event), so a replay inserts nothing new.
+Journey events (metrics) have their own primary key (journey, event), so a replay inserts
+nothing new; activity lines, person snapshots and the event catalog go through
+`agents.projector.store`, one transaction per batch.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from agents.projector.store import write_batch
 from agents.sender import outbox
-from schemas.commands import JourneyEvent
+from schemas.commands import Activity, JourneyEvent, PersonSnapshot
 from schemas.wire import decode_command
 from streams.app import app, projections_topic, settings
 from streams.database import get_pool
@@ -16,8 +19,13 @@ from streams.database import get_pool
 
 @app.agent(projections_topic)
 async def projector_agent(stream: Any) -> None:
-    """Record each batch of journey events."""
+    """Record each batch: journey events, then activity and snapshots in their order."""
     async for batch in stream.take(1000, within=0.05):
-        events = [c for c in map(decode_command, batch) if isinstance(c, JourneyEvent)]
+        commands = [decode_command(raw) for raw in batch]
+        pool = await get_pool(settings)
+        events = [c for c in commands if isinstance(c, JourneyEvent)]
         if events:
-            await outbox.record_journey_events(await get_pool(settings), events)
+            await outbox.record_journey_events(pool, events)
+        read_models = [c for c in commands if isinstance(c, (Activity, PersonSnapshot))]
+        if read_models:
+            await write_batch(pool, read_models)

@@ -8,24 +8,32 @@ helpers over the person's history: `performed`, `event_count`, `total`, `last_ev
 from __future__ import annotations
 
 import re
+import time
 from functools import lru_cache
 from html.parser import HTMLParser
 from typing import Any, Callable
 
-from jinja2 import StrictUndefined, Template, TemplateError, TemplateSyntaxError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2 import Template, TemplateError, TemplateSyntaxError
 
 from agents.render.errors import TemplateRenderError
+from agents.render.sandbox import (
+    RenderBudgetExceeded,
+    RenderLimits,
+    make_environment,
+    render_within,
+)
 from schemas.commands import RenderContext
 from schemas.history import EventRecord, History
 from schemas.templates import EmailTemplate, RenderedEmail
 
-__all__ = ["TemplateRenderError", "check_template", "render_email", "html_to_text"]
+__all__ = [
+    "RenderLimits", "TemplateRenderError", "check_template", "render_email", "html_to_text",
+]
 
 
 # Two environments because autoescape is per environment: HTML escapes, subject and text don't.
-_HTML_ENV = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=True)
-_PLAIN_ENV = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+_HTML_ENV = make_environment(html=True)
+_PLAIN_ENV = make_environment(html=False)
 
 
 @lru_cache(maxsize=1024)
@@ -43,10 +51,20 @@ def _reason(exc: Exception) -> str:
 
 
 def _render_part(
-    template_id: str, part: str, source: str, html: bool, variables: dict[str, Any]
+    template_id: str,
+    part: str,
+    source: str,
+    html: bool,
+    variables: dict[str, Any],
+    limits: RenderLimits,
+    clock: Callable[[], float],
 ) -> str:
     try:
-        return _compile(source, html).render(variables)
+        return render_within(_compile(source, html), variables, limits, clock)
+    except RenderBudgetExceeded as exc:
+        raise TemplateRenderError(template_id, part, str(exc)) from exc
+    except RecursionError as exc:
+        raise TemplateRenderError(template_id, part, "macros recurse too deeply") from exc
     except TemplateError as exc:
         raise TemplateRenderError(template_id, part, _reason(exc)) from exc
     # Template code can still trip ordinary errors ({{ 1 / 0 }}, {{ 'a' + 1 }}): the
@@ -208,25 +226,39 @@ def _with_preheader(html: str, preheader: str) -> str:
 
 
 def render_email(
-    template: EmailTemplate, context: RenderContext, *, unsubscribe_url: str = ""
+    template: EmailTemplate,
+    context: RenderContext,
+    *,
+    unsubscribe_url: str = "",
+    preferences_url: str = "",
+    limits: RenderLimits = RenderLimits(),
+    clock: Callable[[], float] = time.perf_counter,
 ) -> RenderedEmail:
-    """Render subject, HTML and text for one person; raise TemplateRenderError on any template fault."""
+    """Render subject, HTML and text for one person; raise TemplateRenderError on any template fault.
+
+    Each part gets its own `limits` budget, measured with `clock` (monotonic seconds).
+    """
     variables: dict[str, Any] = {
         "customer": context.customer,
         "event": context.event,
         "event_name": context.event_name,
         "campaign": context.campaign,
         "unsubscribe_url": unsubscribe_url,
+        "preferences_url": preferences_url,
         **_history_helpers(context.history),
     }
-    subject = _render_part(template.id, "subject", template.subject, False, variables)
-    body = _render_part(template.id, "body", template.body, True, variables)
+
+    def part(name: str, source: str, html: bool) -> str:
+        return _render_part(template.id, name, source, html, variables, limits, clock)
+
+    subject = part("subject", template.subject, False)
+    body = part("body", template.body, True)
     html = body
     if template.preheader:
-        preheader = _render_part(template.id, "preheader", template.preheader, True, variables)
+        preheader = part("preheader", template.preheader, True)
         html = _with_preheader(body, preheader.strip())
     if template.text is not None:
-        text = _render_part(template.id, "text", template.text, False, variables).strip()
+        text = part("text", template.text, False).strip()
     else:
         text = html_to_text(body)
     return RenderedEmail(

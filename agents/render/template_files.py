@@ -1,4 +1,8 @@
-"""Load `templates/*.html` (YAML front matter + Jinja2 HTML body, optional sibling `.txt`)."""
+"""Load `templates/*.html` (YAML front matter + Jinja2 HTML body, optional sibling `.txt`).
+
+A template naming `layout: NAME` in its front matter is wrapped in `templates/layouts/NAME.html`
+(see agents/render/layouts.py) when it is loaded.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ import yaml
 
 from agents.render.email import check_template
 from agents.render.errors import TemplateFileError, TemplateRenderError
+from agents.render.layouts import LAYOUTS_FOLDER, apply_layout, load_layouts
 from schemas.templates import EmailTemplate
 
 __all__ = ["TemplateFileError", "load_template_dir", "load_templates", "parse_template"]
@@ -20,6 +25,7 @@ _KEYS = {
     "reply_to": "reply_to",
     "preheader": "preheader",
     "layout": "layout",
+    "topic": "topic",
 }
 
 
@@ -36,9 +42,17 @@ def _split_front_matter(source: str, where: str) -> tuple[str, str]:
 
 
 def parse_template(
-    template_id: str, source: str, text: str | None = None, *, where: str | None = None
+    template_id: str,
+    source: str,
+    text: str | None = None,
+    *,
+    where: str | None = None,
+    layouts: dict[str, str] | None = None,
 ) -> EmailTemplate:
-    """Parse one template's source (front matter + body) and optional text part; check its syntax."""
+    """Parse one template's source (front matter + body) and optional text part; check its syntax.
+
+    `layouts` (name -> layout source) resolves a `layout:` key; without it, naming one is an error.
+    """
     where = where or template_id
     header, body = _split_front_matter(source, where)
     try:
@@ -66,9 +80,22 @@ def parse_template(
     digest = hashlib.sha256(source.encode("utf-8"))
     if text is not None:
         digest.update(b"\0" + text.encode("utf-8"))
+    body = body.strip("\n")
+    layout_name = fields.get("layout")
+    if layout_name is not None:
+        available = layouts or {}
+        if layout_name not in available:
+            raise TemplateFileError(
+                where,
+                f"layout {layout_name!r} not found; put it in {LAYOUTS_FOLDER}/{layout_name}.html"
+                + (f" (known: {', '.join(sorted(available))})" if available else ""),
+            )
+        # The layout is part of what was sent: it changes the version too.
+        digest.update(b"\0layout\0" + available[layout_name].encode("utf-8"))
+        body = apply_layout(body, available[layout_name])
     template = EmailTemplate(
         id=template_id,
-        body=body.strip("\n"),
+        body=body,
         text=text,
         version=digest.hexdigest()[:12],
         **fields,
@@ -84,6 +111,7 @@ def load_templates(directory: Path) -> dict[str, EmailTemplate]:
     """Load every `*.html` template in `directory` (not subfolders), keyed by file stem."""
     if not directory.is_dir():
         raise TemplateFileError(str(directory), "templates folder does not exist")
+    layouts = load_layouts(directory / LAYOUTS_FOLDER)
     templates: dict[str, EmailTemplate] = {}
     for path in sorted(directory.glob("*.html")):
         try:
@@ -92,7 +120,9 @@ def load_templates(directory: Path) -> dict[str, EmailTemplate]:
             text = text_path.read_text(encoding="utf-8") if text_path.exists() else None
         except (OSError, UnicodeDecodeError) as exc:
             raise TemplateFileError(str(path), f"cannot read: {exc}") from exc
-        templates[path.stem] = parse_template(path.stem, source, text, where=str(path))
+        templates[path.stem] = parse_template(
+            path.stem, source, text, where=str(path), layouts=layouts
+        )
     return templates
 
 

@@ -314,3 +314,99 @@ async def message_status(pool: asyncpg.Pool, message_id: str) -> MessageStatus |
             for e in events
         ],
     )
+
+
+async def mark_skipped(
+    pool: asyncpg.Pool, message_id: str, event: str, reason: str, now: float | None = None
+) -> bool:
+    """Fail a claimed row without sending it (event: suppressed, unsubscribed, dropped)."""
+    if not event.isidentifier():
+        raise ValueError(f"event {event!r} must be a plain word")
+    return await _transition(
+        pool,
+        message_id,
+        set_sql="status = 'failed', claimed_at = NULL, last_error = $4",
+        where_status=("queued", "sending"),
+        event=event,
+        detail=reason,
+        extra=[reason],
+        now=now,
+    )
+
+
+async def defer(
+    pool: asyncpg.Pool, message_id: str, until: float, reason: str, now: float | None = None
+) -> bool:
+    """Put a claimed row back, due at `until`, without counting the claim as an attempt."""
+    return await _transition(
+        pool,
+        message_id,
+        set_sql="status = 'queued', claimed_at = NULL, attempts = greatest(0, attempts - 1),"
+        " next_attempt_at = to_timestamp($4)",
+        where_status=("sending",),
+        event="deferred",
+        detail=reason,
+        extra=[float(until)],
+        now=now,
+    )
+
+
+_RELEASE = f"""
+WITH upd AS (
+    UPDATE outbox
+    SET status = 'queued', claimed_at = NULL, attempts = greatest(0, attempts - 1),
+        updated_at = {_NOW.format(n=2)}
+    WHERE message_id = ANY($1::text[]) AND status = 'sending'
+    RETURNING message_id
+), ev AS (
+    INSERT INTO message_events (message_id, status, at, detail)
+    SELECT message_id, 'released', {_NOW.format(n=2)}, 'the sender stopped before trying it'
+    FROM upd
+)
+SELECT count(*) FROM upd
+"""
+
+
+async def release(
+    pool: asyncpg.Pool, message_ids: list[str], now: float | None = None
+) -> int:
+    """Give back claimed rows that were never tried (shutdown), due at once; returns how many."""
+    if not message_ids:
+        return 0
+    return await pool.fetchval(_RELEASE, message_ids, _ts(now))
+
+
+_RECENT_MARKETING = """
+SELECT extract(epoch FROM coalesce(sent_at, claimed_at))::float8 AS at
+FROM outbox
+WHERE person = $1 AND message_id <> $2
+  AND (command->>'transactional')::boolean IS NOT TRUE
+  AND ((status = 'sent' AND sent_at > $3)
+       -- Rows claimed before this one count too, so two loops cannot both take the last slot.
+       OR (status = 'sending' AND (claimed_at, message_id) < ($4::timestamptz, $2)))
+"""
+
+
+async def recent_marketing_sends(
+    pool: asyncpg.Pool, person: str, message_id: str, since: float, claimed_at: float
+) -> list[float]:
+    """Send times of the person's marketing messages since `since`, other than `message_id`."""
+    records = await pool.fetch(
+        _RECENT_MARKETING, person, message_id, _ts(since), _ts(claimed_at)
+    )
+    return [r["at"] for r in records]
+
+
+async def record_event(
+    pool: asyncpg.Pool,
+    message_id: str,
+    status: str,
+    detail: str | None = None,
+    now: float | None = None,
+) -> None:
+    """Add an engagement step (opened, clicked, unsubscribed, ...) to a message's timeline."""
+    await pool.execute(
+        "INSERT INTO message_events (message_id, status, at, detail)"
+        " VALUES ($1, $2, coalesce($3::timestamptz, now()), $4)",
+        message_id, status, _ts(now), detail,
+    )

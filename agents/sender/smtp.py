@@ -10,11 +10,13 @@ import asyncio
 import email.utils
 import re
 import ssl
+import time
 from email.message import EmailMessage
-from typing import Protocol
+from typing import Awaitable, Callable, Protocol
 
 import aiosmtplib
 
+from agents.sender.rate import TokenBucket
 from schemas.templates import RenderedEmail
 from streams.settings import SmtpRelay
 
@@ -37,7 +39,15 @@ class TransientDeliveryError(DeliveryError):
 
 
 class PermanentDeliveryError(DeliveryError):
-    """Retrying will not help: a 5xx reply (the address or the message was refused)."""
+    """Retrying will not help: a 5xx reply (the address or the message was refused).
+
+    `hard_bounce` is True when the reply was about the recipient (RCPT TO or DATA), so the
+    address should be suppressed; False when the relay refused our sender (MAIL FROM).
+    """
+
+    def __init__(self, code: int, message: str, *, hard_bounce: bool = True) -> None:
+        super().__init__(code, message)
+        self.hard_bounce = hard_bounce
 
 
 class MailSender(Protocol):
@@ -71,8 +81,13 @@ def build_message(
     domain: str,
     unsubscribe_url: str | None,
     date: float | None = None,
+    unsubscribe_mailto: str | None = None,
 ) -> EmailMessage:
-    """A multipart/alternative (text + HTML) message with a deterministic Message-ID."""
+    """A multipart/alternative (text + HTML) message with a deterministic Message-ID.
+
+    With `unsubscribe_url`, adds RFC 2369 `List-Unsubscribe` (mailto first when given, then
+    https) and RFC 8058 `List-Unsubscribe-Post: List-Unsubscribe=One-Click`.
+    """
     if not _MESSAGE_ID.match(message_id):
         raise HeaderValueError(
             f"message id {message_id!r} may only hold letters, digits and . _ + = -"
@@ -88,7 +103,11 @@ def build_message(
         msg["Date"] = email.utils.formatdate(date, usegmt=True)
     if unsubscribe_url:
         # RFC 8058 one-click unsubscribe.
-        msg["List-Unsubscribe"] = f"<{_header('List-Unsubscribe', unsubscribe_url)}>"
+        targets = [unsubscribe_mailto] if unsubscribe_mailto else []
+        targets.append(unsubscribe_url)
+        msg["List-Unsubscribe"] = ", ".join(
+            f"<{_header('List-Unsubscribe', target)}>" for target in targets
+        )
         msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     msg.set_content(rendered.text or " ")
     msg.add_alternative(rendered.html, subtype="html")
@@ -112,7 +131,11 @@ def classify(exc: BaseException) -> DeliveryError:
         if 400 <= exc.code < 500:
             return TransientDeliveryError(exc.code, exc.message)
         if 500 <= exc.code < 600:
-            return PermanentDeliveryError(exc.code, exc.message)
+            # A refused MAIL FROM is about our sender, not the recipient's address.
+            return PermanentDeliveryError(
+                exc.code, exc.message,
+                hard_bounce=not isinstance(exc, aiosmtplib.SMTPSenderRefused),
+            )
         return TransientDeliveryError(exc.code, exc.message)
     if isinstance(exc, aiosmtplib.SMTPNotSupported):
         return TransientDeliveryError(0, f"relay does not support what NUDGE_SMTP_URL asks: {exc}")
@@ -186,3 +209,63 @@ class SmtpSender:
         except Exception:
             # Already broken: just drop the transport.
             smtp.close()
+
+
+class SmtpPool:
+    """`size` reusable connections to one relay, and a token bucket on the sending rate.
+
+    `send` waits for its turn under the rate (`rate_per_second`, 0 = unlimited), then for a
+    free connection; a connection that failed reconnects on its next use.
+    """
+
+    def __init__(
+        self,
+        relay: SmtpRelay,
+        *,
+        size: int = 4,
+        rate_per_second: float = 0.0,
+        timeout: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        if size < 1:
+            raise ValueError(f"an SMTP pool needs at least one connection, got size={size}")
+        self.relay = relay
+        self.size = size
+        self._senders = [SmtpSender(relay, timeout=timeout) for _ in range(size)]
+        self._idle: asyncio.Queue[SmtpSender] | None = None
+        # A burst of one second's worth (at least one message).
+        self._bucket = TokenBucket(rate=rate_per_second, burst=max(1.0, rate_per_second))
+        self._clock = clock
+        self._sleep = sleep
+
+    def _queue(self) -> asyncio.Queue[SmtpSender]:
+        # Created lazily: a queue belongs to the event loop that first uses it.
+        if self._idle is None:
+            self._idle = asyncio.Queue()
+            for sender in self._senders:
+                self._idle.put_nowait(sender)
+        return self._idle
+
+    async def send(self, message: EmailMessage) -> str:
+        """Send over a free connection once the rate allows; errors as `SmtpSender.send`."""
+        wait = self._bucket.reserve(self._clock())
+        if wait > 0:
+            await self._sleep(wait)
+        idle = self._queue()
+        sender = await idle.get()
+        try:
+            return await sender.send(message)
+        finally:
+            idle.put_nowait(sender)
+
+    @property
+    def open_connections(self) -> int:
+        """How many of the pool's connections are currently open."""
+        return sum(
+            1 for sender in self._senders if sender._smtp is not None and sender._smtp.is_connected
+        )
+
+    async def close(self) -> None:
+        """Close every connection."""
+        await asyncio.gather(*(sender.close() for sender in self._senders))

@@ -11,8 +11,10 @@ from schemas.durations import format_duration
 from schemas.scenario import (
     AttributeExpectation,
     CampaignExpectation,
+    ExistsExpectation,
     Expectation,
     NeverExpectation,
+    SegmentExpectation,
     SendExpectation,
     WebhookExpectation,
 )
@@ -73,7 +75,23 @@ def _check(expectation: Expectation, result: SimulationResult) -> ExpectationRes
         return _check_campaign(expectation, result)
     if isinstance(expectation, WebhookExpectation):
         return _check_webhook(expectation, result)
+    if isinstance(expectation, SegmentExpectation):
+        return _check_segment(expectation, result)
+    if isinstance(expectation, ExistsExpectation):
+        state = result.states.get(expectation.person)
+        words = f"{expectation.person} {'exists' if expectation.exists else 'is gone'} at the end"
+        happened = "exists" if state is not None else "does not exist"
+        return ExpectationResult(expectation, (state is not None) == expectation.exists, words, happened)
     return _check_attribute(expectation, result)
+
+
+def _check_segment(x: SegmentExpectation, result: SimulationResult) -> ExpectationResult:
+    state = result.states.get(x.person)
+    words = f"{x.person} {'is' if x.member else 'is not'} in segment {x.segment} at the end"
+    if state is None:
+        return ExpectationResult(x, False, words, f"{x.person} does not exist at the end")
+    member = x.segment in state.segments
+    return ExpectationResult(x, member == x.member, words, "a member" if member else "not a member")
 
 
 def _check_send(x: SendExpectation, result: SimulationResult) -> ExpectationResult:

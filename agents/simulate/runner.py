@@ -14,8 +14,18 @@ from agents.person.campaign_set import CampaignSet
 from agents.person.config import EngineConfig
 from agents.person.engine import decide
 from agents.render.email import TemplateRenderError, render_email
-from schemas.commands import Command, SendEmail
-from schemas.inputs import Delete, Identify, Input, Suppress, Track, Unsubscribe, Wake
+from schemas.commands import CallWebhook, Command, EmitInput, JourneyEvent, SendEmail
+from schemas.inputs import (
+    Delete,
+    Identify,
+    Input,
+    MergeInto,
+    SegmentMembership,
+    Suppress,
+    Track,
+    Unsubscribe,
+    Wake,
+)
 from schemas.person import PersonState
 from schemas.scenario import Scenario, ScenarioInput
 from schemas.templates import EmailTemplate, RenderedEmail
@@ -37,10 +47,12 @@ class TimelineEntry:
 
 @dataclass
 class SimulationResult:
-    """Everything a run produced: the timeline, final states and the clock's end."""
+    """Everything a run produced: the timeline (sends, webhooks, journey events), the read-model
+    commands (activity, snapshots) and emitted inputs apart, final states and the clock's end."""
 
     scenario: Scenario
     timeline: list[TimelineEntry] = field(default_factory=list)
+    read_models: list[TimelineEntry] = field(default_factory=list)
     states: dict[str, PersonState] = field(default_factory=dict)
     end_offset: float = 0.0
 
@@ -49,7 +61,9 @@ def to_input(item: ScenarioInput, start: float) -> Input:
     """A scenario input as the Input model production receives."""
     at = start + item.at
     if item.identify is not None:
-        return Identify(person=item.person, at=at, attributes=item.identify)
+        return Identify(
+            person=item.person, at=at, attributes=item.identify, anonymous_id=item.anonymous_id
+        )
     if item.track is not None:
         return Track(person=item.person, at=at, name=item.track, data=item.data, event_id=item.id)
     if item.page is not None:
@@ -61,6 +75,14 @@ def to_input(item: ScenarioInput, start: float) -> Input:
         return Delete(person=item.person, at=at)
     if item.suppress is not None:
         return Suppress(person=item.person, at=at, suppressed=item.suppress)
+    if item.merge_into is not None:
+        return MergeInto(person=item.person, at=at, into=item.merge_into)
+    if item.add_to_segment is not None:
+        return SegmentMembership(person=item.person, at=at, segment=item.add_to_segment)
+    if item.remove_from_segment is not None:
+        return SegmentMembership(
+            person=item.person, at=at, segment=item.remove_from_segment, member=False
+        )
     assert item.unsubscribe is not None
     return Unsubscribe(person=item.person, at=at, unsubscribed=item.unsubscribe)
 
@@ -91,7 +113,9 @@ def _render(scenario: Scenario, command: SendEmail) -> tuple[RenderedEmail | Non
 
 def run_scenario(scenario: Scenario, config: EngineConfig = EngineConfig()) -> SimulationResult:
     """Feed the inputs in time order, deliver wakes as timers fall due, collect the commands."""
-    campaigns = CampaignSet.build(scenario.campaigns, segments=scenario.segments)
+    campaigns = CampaignSet.build(
+        scenario.campaigns, segments=scenario.segments, computed=scenario.computed
+    )
     start = scenario.start_unix
     result = SimulationResult(scenario=scenario, end_offset=end_offset(scenario))
     stop = start + result.end_offset
@@ -101,6 +125,10 @@ def run_scenario(scenario: Scenario, config: EngineConfig = EngineConfig()) -> S
     queued: set[tuple[float, str, str]] = set()
     states = result.states
     index = 0
+    last_now = start
+    # Inputs the core emitted (merges), delivered right away, before the next input or timer,
+    # as the input topic would deliver them a moment later.
+    emitted: list[Input] = []
 
     def live(entry: tuple[float, str, str]) -> bool:
         due, person, timer_id = entry
@@ -110,18 +138,25 @@ def run_scenario(scenario: Scenario, config: EngineConfig = EngineConfig()) -> S
     while True:
         while heap and not live(heap[0]):
             heapq.heappop(heap)
-        next_input = start + pending[index][1].at if index < len(pending) else float("inf")
-        next_timer = heap[0][0] if heap else float("inf")
-        now = min(next_input, next_timer)
-        if now > stop:
-            break
-        if next_timer <= next_input:
-            due, person, timer_id = heapq.heappop(heap)
-            item: Input = Wake(person=person, at=due, timer_id=timer_id, due=due)
-        else:
-            item = to_input(pending[index][1], start)
+        if emitted:
+            item: Input = emitted.pop(0)
             person = item.person
-            index += 1
+            # Handled at the time of the decision that emitted it.
+            now = last_now
+        else:
+            next_input = start + pending[index][1].at if index < len(pending) else float("inf")
+            next_timer = heap[0][0] if heap else float("inf")
+            now = min(next_input, next_timer)
+            if now > stop:
+                break
+            if next_timer <= next_input:
+                due, person, timer_id = heapq.heappop(heap)
+                item = Wake(person=person, at=due, timer_id=timer_id, due=due)
+            else:
+                item = to_input(pending[index][1], start)
+                person = item.person
+                index += 1
+        last_now = now
         old = states.get(person)
         new, commands = decide(old, item, campaigns, now, config)
         if new is None:
@@ -133,6 +168,11 @@ def run_scenario(scenario: Scenario, config: EngineConfig = EngineConfig()) -> S
                     queued.add((due, person, timer_id))
                     heapq.heappush(heap, (due, person, timer_id))
         for command in commands:
+            if isinstance(command, EmitInput):
+                emitted.append(command.input)
+            if not isinstance(command, (SendEmail, CallWebhook, JourneyEvent)):
+                result.read_models.append(TimelineEntry(now - start, now, command))
+                continue
             rendered, error = _render(scenario, command) if isinstance(command, SendEmail) else (None, None)
             result.timeline.append(TimelineEntry(now - start, now, command, rendered, error))
     return result

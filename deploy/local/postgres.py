@@ -210,10 +210,13 @@ def migrate(target_dsn: str) -> list[str]:
     """Apply the project's migrations (streams.migrations) to `target_dsn`, if that module exists."""
     if importlib.util.find_spec("streams.migrations") is None:
         return []
+    import asyncpg
+
     module = importlib.import_module("streams.migrations")
     try:
         return list(run_sync(module.apply_migrations(target_dsn)))
-    except Exception as exc:
+    # MigrationError is a RuntimeError; connection trouble is an OSError or a PostgresError.
+    except (RuntimeError, OSError, asyncpg.PostgresError) as exc:
         raise StackError(
             f"applying deploy/migrations/*.sql to {target_dsn.split('@')[-1]} failed: {exc}"
         ) from exc

@@ -24,14 +24,20 @@ def worker(loglevel: str) -> None:
     from streams.app import app, settings
     from streams.migrations import apply_migrations
 
+    from streams.http.publisher import ensure_topic
+
     async def prepare() -> None:
         await apply_migrations(settings.database_url)
+        # Faust ignores a source topic missing at assignment time until restarted.
+        for topic in (settings.input_topic, settings.sends_topic, settings.projections_topic):
+            await ensure_topic(settings.kafka_bootstrap, topic, settings.partitions)
+        await ensure_topic(settings.kafka_bootstrap, settings.dead_letter_topic, 1)
         # Before any input is consumed: a trigger must never meet an empty campaign set.
         await campaign_source.reload(settings.campaigns_dir, settings.database_url)
 
     asyncio.run(prepare())
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    Worker(app, loglevel=loglevel, web_port=settings.worker_web_port).execute_from_commandline()
+    Worker(app, loglevel=loglevel).execute_from_commandline()
 
 
 @click.command()

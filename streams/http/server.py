@@ -5,11 +5,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from typing import Protocol
 
 from aiohttp import web
 
+from streams.http.email_links import email_link_routes
+from streams.http.errors import api_errors
+from streams.http.openapi import openapi_routes
 from streams.http.publisher import InputPublisher
-from streams.http.track_api import api_errors, track_api_routes
+from streams.http.rate_limit import RateLimiter
+from streams.http.segment_api import segment_api_routes
+from streams.http.track_api import Publish, track_api_routes
+from streams.http.transactional_api import transactional_routes
+from streams.http.webhooks import webhook_routes
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -17,10 +25,28 @@ log = logging.getLogger(__name__)
 MAX_REQUEST_BYTES = 1024 * 1024
 
 
-def create_app(settings: Settings, publisher: InputPublisher) -> web.Application:
+class Publisher(Protocol):
+    """What the routes publish through: `InputPublisher`, or a list in unit tests."""
+
+    publish: Publish
+
+
+def create_app(settings: Settings, publisher: Publisher) -> web.Application:
     """The aiohttp application serving every ingestion endpoint."""
     app = web.Application(middlewares=[api_errors], client_max_size=MAX_REQUEST_BYTES)
-    app.add_routes(track_api_routes(publisher.publish, settings.site_id, settings.api_key))
+    limiter = RateLimiter(settings.rate_limit_per_second)
+    app.add_routes(
+        track_api_routes(publisher.publish, settings.site_id, settings.api_key, limiter=limiter)
+    )
+    app.add_routes(segment_api_routes(publisher.publish, settings.segment_write_key, limiter=limiter))
+    app.add_routes(
+        webhook_routes(
+            publisher.publish, settings.segment_write_key, settings.webhook_secret, limiter=limiter
+        )
+    )
+    app.add_routes(openapi_routes(settings.public_url))
+    app.add_routes(email_link_routes(settings, publisher.publish))
+    app.add_routes(transactional_routes(settings))
 
     async def health(request: web.Request) -> web.Response:
         return web.json_response({"ok": True})

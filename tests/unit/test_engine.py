@@ -8,7 +8,7 @@ from agents.person.campaign_set import CampaignSet
 from agents.person.config import EngineConfig
 from agents.person.engine import decide
 from schemas.campaigns import Campaign, SegmentDefinition
-from schemas.commands import CallWebhook, Command, JourneyEvent, SendEmail
+from schemas.commands import CallWebhook, Command, JourneyEvent, PersonSnapshot, SendEmail
 from schemas.inputs import Delete, Delivery, Identify, Input, Suppress, Track, Wake
 from schemas.person import PersonState
 
@@ -265,11 +265,13 @@ def test_a_removed_campaign_ends_its_journeys_at_the_next_input() -> None:
     assert ana.state is not None and ana.state.journeys == [] and ana.state.timers == {}
 
 
-def test_delete_erases_the_person() -> None:
+def test_delete_erases_the_person_and_leaves_their_running_journeys() -> None:
     ana = Person(build(DRIP))
     ana.send(track(0, "signed_up"))
-    assert ana.send(Delete(person="ana", at=T0 + H)) == []
+    commands = ana.send(Delete(person="ana", at=T0 + H))
     assert ana.state is None
+    assert [c.event for c in commands if isinstance(c, JourneyEvent)] == ["exited"]
+    assert [(c.kind, c.deleted) for c in commands if isinstance(c, PersonSnapshot)] == [("person_snapshot", True)]
 
 
 def test_the_same_event_id_twice_yields_one_email() -> None:
@@ -280,12 +282,13 @@ def test_the_same_event_id_twice_yields_one_email() -> None:
     assert ana.state is not None and ana.state.history.aggregates["go"].count == 1
 
 
-def test_a_suppressed_person_gets_no_email_but_the_journey_goes_on() -> None:
+def test_a_suppressed_person_gets_no_email_and_their_events_are_ignored() -> None:
     ana = Person(build(DRIP))
     ana.send(Suppress(person="ana", at=T0))
     ana.send(track(0, "signed_up"))
     ana.run_until(2 * D)
-    assert ana.sent() == [] and ana.journey_events() == ["entered", "completed"]
+    assert ana.sent() == [] and ana.journey_events() == []
+    assert ana.state is not None and ana.state.history.recent == []
 
 
 def test_message_conditions_read_delivery_outcomes() -> None:

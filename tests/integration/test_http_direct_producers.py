@@ -1,0 +1,114 @@
+"""Producing to Kafka directly: valid inputs are applied, garbage is parked with its reason."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+import orjson
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from deploy.local.runner import NudgeProcesses, nudge_env, wait_for
+from streams.producer import NudgeProducer
+
+pytestmark = pytest.mark.integration
+
+WELCOME = """\
+id: welcome
+trigger: {event: signed_up}
+steps:
+  - send: welcome
+"""
+WELCOME_TEMPLATE = """\
+---
+subject: "Welcome, {{ customer.first_name }}!"
+---
+<p>Your {{ event.plan }} account is ready.</p>
+"""
+
+
+@pytest.fixture
+def nudge(tmp_path, kafka_bootstrap, fresh_database_url, inbox):
+    project = tmp_path / "project"
+    (project / "campaigns").mkdir(parents=True)
+    (project / "templates").mkdir()
+    (project / "campaigns" / "welcome.yaml").write_text(WELCOME)
+    (project / "templates" / "welcome.html").write_text(WELCOME_TEMPLATE)
+    env = nudge_env(
+        app_id=f"d{uuid.uuid4().hex[:10]}",
+        database_url=fresh_database_url,
+        smtp_url=inbox.url,
+        data_dir=tmp_path / "data",
+        campaigns_dir=project,
+        kafka_bootstrap=kafka_bootstrap,
+    )
+    processes = NudgeProcesses(env, tmp_path)
+    processes.start_worker()
+    yield processes
+    processes.stop()
+
+
+def dead_letters(bootstrap: str, topic: str, timeout: float = 30) -> list[dict]:
+    """Everything on the dead-letter topic, once at least one record is there."""
+
+    async def consume() -> list[dict]:
+        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+        await consumer.start()
+        try:
+            partition = TopicPartition(topic, 0)
+            consumer.assign([partition])
+            await consumer.seek_to_beginning(partition)
+            found: list[dict] = []
+            deadline = time.monotonic() + timeout
+            while not found and time.monotonic() < deadline:
+                for records in (await consumer.getmany(timeout_ms=300)).values():
+                    found.extend(orjson.loads(r.value) for r in records)
+            return found
+        finally:
+            await consumer.stop()
+
+    return asyncio.run(consume())
+
+
+def test_a_garbage_message_is_dead_lettered_and_a_valid_one_still_applies(nudge, inbox):
+    bootstrap, app_id = nudge.env["NUDGE_KAFKA_BOOTSTRAP"], nudge.env["NUDGE_APP_ID"]
+
+    async def produce() -> None:
+        raw = AIOKafkaProducer(bootstrap_servers=bootstrap)
+        await raw.start()
+        try:
+            await raw.send_and_wait(f"{app_id}-input", key=b"ana", value=b'{"kind": "identify", "oops": true')
+        finally:
+            await raw.stop()
+        async with NudgeProducer(bootstrap, f"{app_id}-input") as producer:
+            await producer.identify("ana", email="ana@example.com", first_name="Ana")
+            await producer.track("ana", "signed_up", plan="trial")
+
+    asyncio.run(produce())
+
+    wait_for(lambda: inbox.received, 60, what="the welcome email of the valid inputs")
+    assert inbox.received[0].message["Subject"] == "Welcome, Ana!"
+    [parked] = dead_letters(bootstrap, f"{app_id}-dead-letter")
+    assert parked["reason"].startswith("invalid input: not JSON")
+    assert parked["value"] == '{"kind": "identify", "oops": true'
+    assert nudge.running() == ["worker"]
+
+
+def test_a_message_that_breaks_the_schema_is_dead_lettered_with_the_field(nudge):
+    bootstrap, app_id = nudge.env["NUDGE_KAFKA_BOOTSTRAP"], nudge.env["NUDGE_APP_ID"]
+
+    async def produce() -> None:
+        raw = AIOKafkaProducer(bootstrap_servers=bootstrap)
+        await raw.start()
+        try:
+            bad = orjson.dumps({"kind": "track", "person": "bo", "at": 1.0})
+            await raw.send_and_wait(f"{app_id}-input", key=b"bo", value=bad)
+        finally:
+            await raw.stop()
+
+    asyncio.run(produce())
+    [parked] = dead_letters(bootstrap, f"{app_id}-dead-letter")
+    assert "track.name: Field required" in parked["reason"]
+    assert nudge.running() == ["worker"]

@@ -597,7 +597,8 @@ class Campaign(_Spec):
     id: str = Field(pattern=_ID, max_length=100)
     name: str | None = None
     description: str | None = None
-    trigger: Trigger
+    # None: the campaign only runs when broadcast (`nudge broadcast CAMPAIGN --segment S`).
+    trigger: Trigger | None = None
     filter: Condition | None = None
     reentry: Literal["once", "always"] | ReentryAfter = "once"
     exit: Condition | None = None

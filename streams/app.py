@@ -27,6 +27,10 @@ app = faust.App(
     broker_commit_interval=0.5,
     producer_linger=0.002,
     consumer_auto_offset_reset="earliest",
+    # A killed worker's partitions move only when its session expires: keep that short so
+    # a restarted (or surviving) worker takes over, and overdue timers fire, within seconds.
+    broker_session_timeout=10.0,
+    broker_heartbeat_interval=1.0,
     web_port=settings.worker_web_port,
     web_bind="127.0.0.1",
     autodiscover=False,

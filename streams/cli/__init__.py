@@ -17,6 +17,10 @@ COMMANDS: dict[str, str] = {
     "migrate": "streams.cli.run:migrate",
     "simulate": "streams.cli.simulate:simulate",
     "campaigns": "streams.cli.campaigns:campaigns",
+    "preview": "streams.cli.preview:preview",
+    "messages": "streams.cli.messages:messages",
+    "broadcast": "streams.cli.broadcast:broadcast",
+    "segments": "streams.cli.segments:segments",
 }
 
 

@@ -17,6 +17,7 @@ def worker(loglevel: str) -> None:
     """Run a Faust worker: the person, sender and projector agents and the delivery loop."""
     from faust.worker import Worker
 
+    import agents.broadcast.agent  # noqa: F401 - broadcasts and segment backfills
     import agents.person.agent  # noqa: F401 - registers the agent on the app
     import agents.projector.agent  # noqa: F401
     import agents.sender.agent  # noqa: F401
@@ -29,7 +30,8 @@ def worker(loglevel: str) -> None:
     async def prepare() -> None:
         await apply_migrations(settings.database_url)
         # Faust ignores a source topic missing at assignment time until restarted.
-        for topic in (settings.input_topic, settings.sends_topic, settings.projections_topic):
+        for topic in (settings.input_topic, settings.sends_topic, settings.projections_topic,
+                      agents.broadcast.agent.broadcasts_topic.get_topic_name()):
             await ensure_topic(settings.kafka_bootstrap, topic, settings.partitions)
         await ensure_topic(settings.kafka_bootstrap, settings.dead_letter_topic, 1)
         # Before any input is consumed: a trigger must never meet an empty campaign set.

@@ -6,6 +6,8 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestPayloadError
 
 from streams.http.errors import ApiError
 
@@ -26,10 +28,10 @@ async def read_bounded(request: web.Request, limit: int, what: str = "request bo
             if size > limit:
                 raise ApiError(413, f"the {what} is larger than {limit} bytes")
             chunks.append(chunk)
-    except web.HTTPException:
-        raise
-    except (ValueError, EOFError) as exc:
-        raise ApiError(400, f"could not read the {what}: {exc}") from exc
+    except (RequestPayloadError, HttpProcessingError) as exc:
+        # A Content-Encoding the body is not in, or a broken chunked transfer.
+        cause = exc.__cause__ or exc
+        raise ApiError(400, f"could not read the {what}: {str(cause).strip()}") from exc
     return b"".join(chunks)
 
 

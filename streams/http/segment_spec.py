@@ -133,7 +133,8 @@ def message_inputs(
             Identify(
                 person=person,
                 at=at,
-                attributes=_object(message, "traits"),
+                # RudderStack's SDKs send identify traits in `context.traits` only.
+                attributes={**_object(_object(message, "context"), "traits"), **_object(message, "traits")},
                 anonymous_id=anonymous_id if user_id is not None else None,
             )
         ]

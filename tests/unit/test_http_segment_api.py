@@ -148,3 +148,9 @@ async def test_without_a_secret_a_webhook_needs_the_write_key(client, published)
 async def test_a_webhook_event_of_unknown_type_is_400(client):
     response = await client.post("/webhooks/segment", json={"type": "boom", "userId": "a"}, headers=AUTH)
     assert response.status == 400
+
+
+async def test_a_body_not_in_its_declared_content_encoding_is_400(client, published):
+    response = await client.post("/v1/track", data=b'{"userId": "a", "event": "E"}', headers={**AUTH, "Content-Encoding": "gzip"})
+    assert response.status == 400
+    assert "could not read the message" in (await response.json())["error"]

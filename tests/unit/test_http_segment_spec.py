@@ -132,3 +132,9 @@ def test_a_batch_message_of_unknown_type_is_refused():
 def test_a_batch_body_needs_a_batch_array():
     with pytest.raises(ApiError, match="`batch` array"):
         batch_inputs({"batch": {}}, NOW)
+
+
+def test_identify_reads_rudderstacks_context_traits_under_the_root_traits():
+    message = {"userId": "ana", "context": {"traits": {"plan": "pro", "a": 1}}, "traits": {"a": 2}}
+    [item] = message_inputs("identify", message, NOW)
+    assert item.attributes == {"plan": "pro", "a": 2}

@@ -1,0 +1,128 @@
+"""Broadcasts and segment backfills on the real stack: each worker scans its own partitions."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from agents.broadcast.plan import plan_broadcast
+from agents.broadcast.publish import scans_topic, start_scan
+from deploy.local.runner import NudgeProcesses, nudge_env, wait_for
+from schemas.campaigns import Campaign
+from schemas.inputs import Identify
+from streams.http.publisher import InputPublisher
+
+pytestmark = pytest.mark.integration
+
+PEOPLE = 400
+NEWSLETTER = Campaign.model_validate({"id": "newsletter", "steps": [{"send": "newsletter"}]})
+
+
+def write_project(root: Path) -> Path:
+    (root / "campaigns").mkdir(parents=True)
+    (root / "segments").mkdir()
+    (root / "templates").mkdir()
+    (root / "campaigns" / "newsletter.yaml").write_text("id: newsletter\nsteps: [{send: newsletter}]\n")
+    (root / "segments" / "pro.yaml").write_text("id: pro\nwhen: {attribute: plan, eq: pro}\n")
+    (root / "templates" / "newsletter.html").write_text("---\nsubject: News\n---\n<p>Hi {{ customer.name }}</p>\n")
+    return root
+
+
+@pytest.fixture
+def nudge(tmp_path, kafka_bootstrap, fresh_database_url, inbox):
+    env = nudge_env(
+        app_id=f"t{uuid.uuid4().hex[:10]}", database_url=fresh_database_url, smtp_url=inbox.url,
+        data_dir=tmp_path / "data", campaigns_dir=write_project(tmp_path / "project"),
+        kafka_bootstrap=kafka_bootstrap,
+    )
+    processes = NudgeProcesses(env, tmp_path)
+    processes.start_worker()
+    yield processes
+    processes.stop()
+
+
+def query(database_url: str, sql: str, *args):
+    async def run():
+        conn = await asyncpg.connect(database_url)
+        try:
+            return await conn.fetchval(sql, *args)
+        finally:
+            await conn.close()
+    return asyncio.run(run())
+
+
+def identify_people(env: dict[str, str], count: int) -> None:
+    """`count` people, every other one on plan pro (half the segment), all with an email."""
+    async def run():
+        publisher = InputPublisher(env["NUDGE_KAFKA_BOOTSTRAP"], f"{env['NUDGE_APP_ID']}-input", 4)
+        await publisher.start()
+        try:
+            now = time.time()
+            await asyncio.gather(*(
+                publisher.publish(Identify(
+                    person=f"p{i:05d}", at=now,
+                    attributes={"email": f"p{i}@example.com", "plan": "pro" if i % 2 == 0 else "free", "name": f"P{i}"},
+                ))
+                for i in range(count)
+            ))
+        finally:
+            await publisher.stop()
+    asyncio.run(run())
+
+
+def broadcast(env: dict[str, str], rate: float | None = None) -> str:
+    starts = plan_broadcast(NEWSLETTER, "pro", 4, rate=rate)
+
+    async def run():
+        pool = await asyncpg.create_pool(env["NUDGE_DATABASE_URL"], min_size=1, max_size=2)
+        try:
+            await start_scan(pool, env["NUDGE_KAFKA_BOOTSTRAP"], scans_topic(env["NUDGE_APP_ID"]), starts)
+        finally:
+            await pool.close()
+    asyncio.run(run())
+    return starts[0].id
+
+
+def members(db: str) -> int:
+    return query(db, "SELECT count(*) FROM segment_members WHERE segment = 'pro'")
+
+
+def test_a_broadcast_sends_once_to_every_member_of_the_segment(nudge: NudgeProcesses) -> None:
+    db = nudge.env["NUDGE_DATABASE_URL"]
+    identify_people(nudge.env, PEOPLE)
+    wait_for(lambda: members(db) == PEOPLE // 2, 60, 0.5, "the segment to fill")
+    scan_id = broadcast(nudge.env)
+    wait_for(lambda: query(db, "SELECT bool_and(done) FROM broadcast_progress WHERE broadcast = $1", scan_id), 60, 0.5, "the broadcast to finish")
+    assert query(db, "SELECT count(*) FROM outbox WHERE template = 'newsletter'") == PEOPLE // 2
+    assert query(db, "SELECT sum(scanned) FROM broadcast_progress WHERE broadcast = $1", scan_id) == PEOPLE
+    assert query(db, "SELECT count(*) FROM outbox WHERE template = 'newsletter' AND to_address LIKE 'p%1@%'") == 0
+
+
+def test_a_broadcast_interrupted_by_a_crash_resumes_without_double_sends(nudge: NudgeProcesses) -> None:
+    db = nudge.env["NUDGE_DATABASE_URL"]
+    identify_people(nudge.env, PEOPLE)
+    wait_for(lambda: members(db) == PEOPLE // 2, 60, 0.5, "the segment to fill")
+    scan_id = broadcast(nudge.env, rate=40.0)
+    wait_for(lambda: query(db, "SELECT count(*) FROM outbox WHERE template = 'newsletter'") >= 40, 60, 0.2, "some sends")
+    nudge.kill_worker()
+    partly = query(db, "SELECT count(*) FROM outbox WHERE template = 'newsletter'")
+    assert partly < PEOPLE // 2
+    nudge.start_worker()
+    wait_for(lambda: query(db, "SELECT bool_and(done) FROM broadcast_progress WHERE broadcast = $1", scan_id), 90, 0.5, "the broadcast to finish")
+    assert query(db, "SELECT count(*) FROM outbox WHERE template = 'newsletter'") == PEOPLE // 2
+
+
+def test_a_new_segment_definition_is_backfilled_for_existing_people(nudge: NudgeProcesses) -> None:
+    db = nudge.env["NUDGE_DATABASE_URL"]
+    identify_people(nudge.env, 100)
+    wait_for(lambda: members(db) == 50, 60, 0.5, "the segment to fill")
+    segments = Path(nudge.env["NUDGE_CAMPAIGNS_DIR"]) / "segments"
+    (segments / "free.yaml").write_text("id: free\nwhen: {attribute: plan, eq: free}\n")
+    wait_for(lambda: query(db, "SELECT count(*) FROM segment_members WHERE segment = 'free'") == 50, 60, 0.5, "the backfill")
+    reason = query(db, "SELECT reason FROM broadcasts WHERE kind = 'reevaluate' ORDER BY created_at DESC LIMIT 1")
+    assert "free" in reason

@@ -1,0 +1,45 @@
+"""Frequency-limit arithmetic and the relay's token bucket."""
+
+from agents.sender.limits import DAY, WEEK, FrequencyLimits, next_allowed_at
+from agents.sender.rate import TokenBucket
+
+NOW = 1_000_000.0
+
+
+def test_no_limits_always_allows():
+    assert next_allowed_at(FrequencyLimits(), [NOW - 1] * 100, NOW) is None
+
+
+def test_under_the_daily_limit_allows():
+    assert next_allowed_at(FrequencyLimits(per_day=2), [NOW - 10], NOW) is None
+
+
+def test_at_the_daily_limit_waits_until_the_oldest_counted_send_leaves_the_window():
+    sent = [NOW - 100, NOW - 5000, NOW - 2 * DAY]
+    assert next_allowed_at(FrequencyLimits(per_day=2), sent, NOW) == NOW - 5000 + DAY
+
+
+def test_weekly_limit_counts_seven_days():
+    sent = [NOW - 3 * DAY, NOW - 6 * DAY, NOW - 8 * DAY]
+    assert next_allowed_at(FrequencyLimits(per_week=2), sent, NOW) == NOW - 6 * DAY + WEEK
+    assert next_allowed_at(FrequencyLimits(per_week=3), sent, NOW) is None
+
+
+def test_both_limits_take_the_later_time():
+    sent = [NOW - 10, NOW - 2 * DAY]
+    limits = FrequencyLimits(per_day=1, per_week=2)
+    assert next_allowed_at(limits, sent, NOW) == NOW - 2 * DAY + WEEK
+
+
+def test_token_bucket_allows_a_burst_then_spaces_sends():
+    bucket = TokenBucket(rate=10, burst=2)
+    waits = [bucket.reserve(0.0) for _ in range(4)]
+    assert waits[:2] == [0.0, 0.0]
+    assert [round(w, 3) for w in waits[2:]] == [0.1, 0.2]
+    # A second later the debt is paid and a token saved.
+    assert bucket.reserve(1.0) == 0.0
+
+
+def test_token_bucket_with_no_rate_never_waits():
+    bucket = TokenBucket(rate=0, burst=1)
+    assert all(bucket.reserve(0.0) == 0.0 for _ in range(100))

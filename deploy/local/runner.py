@@ -15,6 +15,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from streams.settings import Settings
+
 WORKER_READY_LINE = "[^Worker]: Ready"
 
 
@@ -52,8 +54,13 @@ class NudgeProcesses:
         self._worker_starts = 0
 
     @property
+    def settings(self) -> Settings:
+        """The settings the processes run with (defaults where `env` sets nothing)."""
+        return Settings.from_env(self.env)
+
+    @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.env['NUDGE_HTTP_PORT']}"
+        return f"http://{self.settings.http_host}:{self.settings.http_port}"
 
     def _spawn(self, command: str, log_name: str) -> subprocess.Popen[bytes]:
         log = open(self.log_dir / log_name, "ab")
@@ -122,7 +129,7 @@ class NudgeProcesses:
 
     def request(self, method: str, path: str, body: Any = None, auth: tuple[str, str] | None = None) -> tuple[int, Any]:
         """Call the API with the test's credentials; return (status, parsed JSON)."""
-        user, password = auth or (self.env["NUDGE_SITE_ID"], self.env["NUDGE_API_KEY"])
+        user, password = auth or (self.settings.site_id, self.settings.api_key)
         data = None if body is None else json.dumps(body).encode()
         req = urllib.request.Request(self.base_url + path, data=data, method=method)
         req.add_header("Content-Type", "application/json")

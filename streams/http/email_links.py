@@ -264,3 +264,60 @@ def message_json(status: MessageStatus) -> dict[str, Any]:
         "unsubscribed": "unsubscribed" in engagement,
         "timeline": [e.model_dump() for e in status.events],
     }
+
+
+def _op(summary: str, params: tuple[str, ...], responses: dict[str, str], *, auth: bool = False,
+        query: tuple[str, ...] = ()) -> dict[str, Any]:
+    operation: dict[str, Any] = {
+        "summary": summary,
+        "tags": ["Email links and messages"],
+        "parameters": [
+            {"name": p, "in": "path", "required": True, "schema": {"type": "string"}} for p in params
+        ] + [
+            {"name": q, "in": "query", "required": True, "schema": {"type": "string"}} for q in query
+        ],
+        "responses": {code: {"description": text} for code, text in responses.items()},
+    }
+    if auth:
+        operation["security"] = [{"trackBasic": []}]
+    return operation
+
+
+_SIGNED = {"403": "the link was altered or forged"}
+# For streams/http/openapi.py to merge into its PATHS (`PATHS | OPENAPI_PATHS`).
+OPENAPI_PATHS: dict[str, dict[str, Any]] = {
+    "/unsubscribe/{token}": {
+        "get": _op("Unsubscribe confirmation page (never unsubscribes by itself)", ("token",),
+                   {"200": "HTML page", **_SIGNED}),
+        "post": _op("Unsubscribe (RFC 8058 one-click); publishes an Unsubscribe input", ("token",),
+                    {"200": "HTML page", **_SIGNED}),
+    },
+    "/preferences/{token}": {
+        "get": _op("Subscription topics page", ("token",), {"200": "HTML page", **_SIGNED}),
+        "post": _op("Save subscription topics (form: topic:NAME=on, unsubscribe_all=on)",
+                    ("token",), {"200": "HTML page", **_SIGNED}),
+    },
+    "/o/{token}.gif": {
+        "get": _op("Open pixel; publishes Delivery(status=opened)", ("token",),
+                   {"200": "a 1x1 GIF, also for invalid tokens"}),
+    },
+    "/c/{token}": {
+        "get": _op("Click redirect; publishes Delivery(status=clicked, url)", ("token",),
+                   {"302": "to the signed URL", **_SIGNED}, query=("u",)),
+    },
+    "/api/v1/messages/{message_id}": {
+        "get": _op("A message's status and timeline", ("message_id",),
+                   {"200": "status JSON", "401": "bad credentials", "404": "unknown message"},
+                   auth=True),
+    },
+    "/api/v1/suppressions": {
+        "get": _op("Suppressed addresses, newest first", (), {"200": "JSON list"}, auth=True),
+    },
+    "/api/v1/suppressions/{address}": {
+        "put": _op("Suppress an address (body: {reason, detail})", ("address",),
+                   {"200": "added", "400": "not an address", "401": "bad credentials"}, auth=True),
+        "delete": _op("Unsuppress an address", ("address",),
+                      {"200": "removed", "404": "not suppressed", "401": "bad credentials"},
+                      auth=True),
+    },
+}

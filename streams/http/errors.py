@@ -1,7 +1,8 @@
 """Refused requests and how each API family answers them.
 
-The Track API answers Customer.io's way, `{"meta": {"error": "..."}}`; the Segment-spec
-endpoints (`/v1/...`, `/webhooks/...`) answer Segment's way, `{"success": false, "error": "..."}`.
+The Track API (and everything else) answers Customer.io's way, `{"meta": {"error": "..."}}`;
+Segment's endpoints (`/v1/identify` ... `/v1/batch`, `/webhooks/...`) answer Segment's way,
+`{"success": false, "error": "..."}`.
 """
 
 from __future__ import annotations
@@ -14,7 +15,11 @@ from aiokafka.errors import KafkaError
 
 log = logging.getLogger(__name__)
 
-SEGMENT_PREFIXES = ("/v1/", "/webhooks/")
+# Only Segment's own paths: other `/v1/...` routes (the transactional API) answer Customer.io's way.
+SEGMENT_PATHS = frozenset(
+    f"/v1/{name}" for name in ("identify", "track", "page", "screen", "group", "alias", "batch", "import")
+)
+SEGMENT_PREFIXES = ("/webhooks/",)
 
 
 class ApiError(Exception):
@@ -40,7 +45,7 @@ async def api_errors(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
     """Turn ApiError, aiohttp's own 4xx and an unreachable Kafka into the family's error shape."""
-    segment = request.path.startswith(SEGMENT_PREFIXES)
+    segment = request.path in SEGMENT_PATHS or request.path.startswith(SEGMENT_PREFIXES)
     try:
         return await handler(request)
     except ApiError as exc:

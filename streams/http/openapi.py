@@ -100,6 +100,46 @@ def _segment(summary: str, body_ref: str, tag: str = "Segment / RudderStack HTTP
     }
 
 
+def _page(summary: str, *, content: str = "text/html", form: bool = False, redirect: bool = False) -> dict[str, Any]:
+    operation: dict[str, Any] = {
+        "tags": ["Email links"],
+        "summary": summary,
+        "parameters": [{"name": "token", "in": "path", "required": True, "schema": {"type": "string"}}],
+        "responses": {
+            "200": {"description": "The page.", "content": {content: {"schema": {"type": "string"}}}},
+            "403": {"description": "The link was altered or is incomplete.", "content": {"text/html": {"schema": {"type": "string"}}}},
+        },
+    }
+    if redirect:
+        operation["parameters"].append({"name": "u", "in": "query", "required": True, "schema": {"type": "string"}})
+        operation["responses"]["302"] = {"description": "To the signed URL."}
+    if form:
+        operation["requestBody"] = {"required": False, "content": {"application/x-www-form-urlencoded": {"schema": {"type": "object"}}}}
+    return operation
+
+
+def _read(summary: str, path_params: tuple[str, ...] = (), *, found: bool = False, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    operation: dict[str, Any] = {
+        "tags": ["Messages and suppressions"],
+        "summary": summary,
+        "security": [{"trackBasic": []}],
+        "parameters": [
+            {"name": name, "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}
+            for name in path_params
+        ],
+        "responses": {
+            "200": {"description": "The answer.", "content": {JSON: {"schema": {"type": "object"}}}},
+            "401": {"description": "Missing or wrong credentials.", "content": {JSON: {"schema": {"$ref": "#/components/schemas/CustomerIoError"}}}},
+        },
+    }
+    if found:
+        operation["responses"]["404"] = {"description": "Not found.", "content": {JSON: {"schema": {"$ref": "#/components/schemas/CustomerIoError"}}}}
+    if body is not None:
+        operation["requestBody"] = {"required": False, "content": {JSON: {"schema": body}}}
+        operation["responses"]["400"] = {"description": "Not an address, or not JSON.", "content": {JSON: {"schema": {"$ref": "#/components/schemas/CustomerIoError"}}}}
+    return operation
+
+
 def _common(extra: dict[str, Any], required: tuple[str, ...] = ()) -> dict[str, Any]:
     properties = {
         "userId": {"type": ["string", "number"]},
@@ -264,6 +304,62 @@ PATHS: dict[str, dict[str, Any]] = {
     "/webhooks/rudderstack": {
         "post": _segment("RudderStack webhook destination (X-Signature when a secret is set)", "SegmentMessage", "Webhook destinations"),
     },
+    **{
+        path: item
+        for path, item in {
+            "/unsubscribe/{token}": {
+                "get": _page("Unsubscribe confirmation page (a GET never unsubscribes)"),
+                "post": _page("Unsubscribe (RFC 8058 one-click, or the page's button)"),
+            },
+            "/preferences/{token}": {
+                "get": _page("Subscription preferences page"),
+                "post": _page("Save subscription preferences (form)", form=True),
+            },
+            "/o/{token}.gif": {"get": _page("Open-tracking pixel (always a GIF)", content="image/gif")},
+            "/c/{token}": {"get": _page("Click tracking: 302 to `u` when signed", redirect=True)},
+        }.items()
+    },
+    "/api/v1/messages/{message_id}": {
+        "get": _read("Delivery status of a message", ("message_id",), found=True),
+    },
+    "/api/v1/suppressions": {"get": _read("Suppressed addresses")},
+    "/api/v1/suppressions/{address}": {
+        "put": _read("Suppress an address", ("address",), body={"type": "object", "properties": {"reason": {"type": "string"}, "detail": {}}}),
+        "delete": _read("Unsuppress an address", ("address",), found=True),
+    },
+    "/v1/send/email": {
+        "post": {
+            "tags": ["Transactional (App API shape)"],
+            "summary": "Send one transactional email now (Idempotency-Key deduplicates)",
+            "security": [{"appBearer": []}, {"trackBasic": []}],
+            "parameters": [{"name": "Idempotency-Key", "in": "header", "required": False, "schema": {"type": "string"}}],
+            "requestBody": {
+                "required": True,
+                "content": {JSON: {"schema": {
+                    "type": "object",
+                    "properties": {
+                        "transactional_message_id": {"type": ["string", "integer"]},
+                        "template": {"type": "string"},
+                        "to": {"type": "string"},
+                        "identifiers": {"type": "object", "properties": {"id": {"type": ["string", "integer"]}, "email": {"type": "string"}}},
+                        "message_data": {"type": "object"},
+                    },
+                }}},
+            },
+            "responses": {
+                "200": {"description": "Queued in the outbox.", "content": {JSON: {"schema": {
+                    "type": "object",
+                    "properties": {"delivery_id": {"type": "string"}, "queued_at": {"type": "integer"},
+                                   "recipient": {"type": "string"}, "duplicate": {"type": "boolean"}},
+                }}}},
+                **{
+                    str(code): {"description": text, "content": {JSON: {"schema": {"$ref": "#/components/schemas/CustomerIoError"}}}}
+                    for code, text in ((400, "The request breaks a rule."), (401, "Missing or wrong credentials."),
+                                       (404, "Unknown template."), (500, "Templates cannot be loaded."))
+                },
+            },
+        }
+    },
     "/health": {
         "get": {
             "tags": ["Operations"],
@@ -299,6 +395,7 @@ def openapi_document(server_url: str | None = None) -> dict[str, Any]:
             "securitySchemes": {
                 "trackBasic": {"type": "http", "scheme": "basic", "description": "site_id:api_key"},
                 "writeKey": {"type": "http", "scheme": "basic", "description": "write key as the user, empty password"},
+                "appBearer": {"type": "http", "scheme": "bearer", "description": "the api_key"},
             },
         },
     }

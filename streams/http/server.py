@@ -33,7 +33,12 @@ class Publisher(Protocol):
 
 def create_app(settings: Settings, publisher: Publisher) -> web.Application:
     """The aiohttp application serving every ingestion endpoint."""
-    app = web.Application(middlewares=[api_errors], client_max_size=MAX_REQUEST_BYTES)
+    app = web.Application(
+        middlewares=[api_errors],
+        client_max_size=MAX_REQUEST_BYTES,
+        # streams/http/bodies.py decompresses, bounded, with errors in the API's shape.
+        handler_args={"auto_decompress": False},
+    )
     limiter = RateLimiter(settings.rate_limit_per_second)
     app.add_routes(
         track_api_routes(publisher.publish, settings.site_id, settings.api_key, limiter=limiter)

@@ -200,3 +200,36 @@ def transactional_routes(
         )
 
     return [web.post("/v1/send/email", send_email)]
+
+
+# For streams/http/openapi.py to merge into its PATHS (`PATHS | OPENAPI_PATHS`).
+OPENAPI_PATHS: dict[str, dict[str, Any]] = {
+    "/v1/send/email": {
+        "post": {
+            "summary": "Send a transactional email now (Customer.io App API shape)",
+            "tags": ["Transactional"],
+            "security": [{"appBearer": []}, {"trackBasic": []}],
+            "parameters": [{"name": "Idempotency-Key", "in": "header", "required": False,
+                            "schema": {"type": "string"}}],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                "type": "object",
+                "required": ["identifiers"],
+                "properties": {
+                    "transactional_message_id": {"type": ["string", "integer"]},
+                    "template": {"type": "string"},
+                    "to": {"type": "string"},
+                    "identifiers": {"type": "object", "properties": {
+                        "id": {"type": ["string", "integer"]}, "email": {"type": "string"}}},
+                    "message_data": {"type": "object"},
+                    **{key: {"type": "string"} for key in _OVERRIDE_KEYS},
+                },
+            }}}},
+            "responses": {
+                "200": {"description": "{delivery_id, queued_at, recipient, duplicate}"},
+                "400": {"description": "{meta: {error}}"},
+                "401": {"description": "bad credentials"},
+                "404": {"description": "unknown template"},
+            },
+        }
+    }
+}

@@ -13,11 +13,12 @@ from typing import Any
 
 from agents.render.template_files import load_template_dir
 from agents.sender import delivery, outbox, webhooks
-from agents.sender.smtp import SmtpSender
+from agents.sender.dead_letter import DeadLetter
+from agents.sender.smtp import SmtpPool
 from schemas.commands import CallWebhook, SendEmail
 from schemas.inputs import Delivery
 from schemas.wire import decode_command, encode_input
-from streams.app import app, input_topic, sends_topic, settings
+from streams.app import app, dead_letter_topic, input_topic, sends_topic, settings
 from streams.database import get_pool
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,13 @@ async def publish_outcome(outcome: Delivery) -> None:
     await input_topic.send(key=outcome.person.encode(), value=encode_input(outcome))
 
 
+async def publish_dead_letter(letter: DeadLetter) -> None:
+    """Park a message that failed for good, with its reason, on the dead-letter topic."""
+    await dead_letter_topic.send(
+        key=letter.message_id.encode(), value=letter.model_dump_json().encode()
+    )
+
+
 @app.task
 async def run_delivery() -> None:
     """Claim due outbox rows, render and send them, until the worker stops."""
@@ -54,9 +62,15 @@ async def run_delivery() -> None:
     templates = load_template_dir(settings.templates_dir)
     await delivery.run_delivery_loop(
         pool,
-        SmtpSender(settings.smtp),
+        SmtpPool(
+            settings.smtp,
+            size=settings.smtp_connections,
+            rate_per_second=settings.smtp_rate_per_second,
+        ),
         templates,
         settings,
         publish_outcome,
         wake_event=_delivery_wake,
+        publish_dead_letter=publish_dead_letter,
+        concurrency=settings.smtp_connections,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import time
 from pathlib import Path
 
@@ -73,6 +74,8 @@ def dev(log_dir: Path) -> None:
     started = time.monotonic()
     stack.up()
     processes = NudgeProcesses(dict(os.environ), log_dir)
+    # Stopped by a supervisor (SIGTERM) as by Ctrl-C: the children must not outlive us.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         try:
             processes.start_api()

@@ -154,3 +154,24 @@ async def test_a_body_not_in_its_declared_content_encoding_is_400(client, publis
     response = await client.post("/v1/track", data=b'{"userId": "a", "event": "E"}', headers={**AUTH, "Content-Encoding": "gzip"})
     assert response.status == 400
     assert "the message is not valid gzip" in (await response.json())["error"]
+
+
+async def test_a_deflate_body_is_accepted(client, published):
+    import zlib
+
+    raw = zlib.compress(orjson.dumps({"userId": "ana", "event": "Deflated"}))
+    response = await client.post("/v1/track", data=raw, headers={**AUTH, "Content-Encoding": "deflate"})
+    assert response.status == 200
+    assert published.inputs[0].name == "Deflated"
+
+
+async def test_an_unsupported_content_encoding_is_400(client, published):
+    response = await client.post("/v1/track", data=b"{}", headers={**AUTH, "Content-Encoding": "br"})
+    assert response.status == 400
+    assert "unsupported Content-Encoding 'br'" in (await response.json())["error"]
+
+
+async def test_the_transactional_path_under_v1_keeps_customer_io_errors(client):
+    response = await client.get("/v1/send/email")
+    assert response.status == 405
+    assert "meta" in await response.json()

@@ -60,13 +60,16 @@ async def produce(topic: str, messages: list[Message], acks: int | str = 1) -> f
 
 async def end_offsets(topic: str) -> dict[int, int]:
     """The end offset of every partition of `topic`."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
+    await admin.start()
+    try:
+        described = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    partitions = [p["partition"] for p in described[0]["partitions"]]
     consumer = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP)
     await consumer.start()
     try:
-        partitions = consumer.partitions_for_topic(topic) or set()
-        if not partitions:
-            await consumer.force_metadata_update()
-            partitions = consumer.partitions_for_topic(topic) or set()
         ends = await consumer.end_offsets([TopicPartition(topic, p) for p in partitions])
         return {tp.partition: offset for tp, offset in ends.items()}
     finally:

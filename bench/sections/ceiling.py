@@ -1,8 +1,8 @@
 """Ceiling: raw aiokafka produce and consume on the same broker, with the messages Nudge carries.
 
 The messages are the processing section's own (the workload as single inputs, and as envelopes
-of each size). Consumption uses a consumer group, as Faust does, timed from the first record to
-the last so the group join is not counted; `consume_decode` also parses every message into
+of each size). Consumption assigns every partition and seeks to the start (no group join to time);
+envelopes are repeated until there are at least 5,000 of them, so the timing is not one fetch; `consume_decode` also parses every message into
 inputs (`schemas.wire.decode_inputs`): the least a Python consumer must do per input.
 """
 
@@ -13,7 +13,7 @@ import time
 import uuid
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bench import workload
 from bench.harness import BOOTSTRAP, produce, rate
@@ -22,25 +22,26 @@ from streams.http.publisher import ensure_topic
 
 
 async def consume(topic: str, expected: int, decode: bool) -> tuple[float, int]:
-    """Read `expected` messages with a fresh group; return (seconds first→last record, inputs)."""
+    """Read `expected` messages from the start of every partition; return (seconds, inputs)."""
     consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=BOOTSTRAP, group_id=f"ceiling-{uuid.uuid4().hex[:8]}",
+        bootstrap_servers=BOOTSTRAP, enable_auto_commit=False,
         auto_offset_reset="earliest", max_partition_fetch_bytes=8 * 1024 * 1024,
     )
     await consumer.start()
     seen = inputs = 0
-    first = 0.0
     try:
-        deadline = time.monotonic() + 300
+        partitions = [TopicPartition(topic, p) for p in range(workload.PARTITIONS)]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        started = time.monotonic()
+        deadline = started + 300
         while seen < expected and time.monotonic() < deadline:
             batch = await consumer.getmany(timeout_ms=1000, max_records=5000)
             for records in batch.values():
-                if not first:
-                    first = time.monotonic()
                 for record in records:
                     inputs += len(decode_inputs(record.value)) if decode else 1
                 seen += len(records)
-        return time.monotonic() - first, inputs
+        return time.monotonic() - started, inputs
     finally:
         await consumer.stop()
 
@@ -72,7 +73,9 @@ def run(ctx: Any) -> dict[str, Any]:
         count = ctx.ceiling_inputs
         items = list(workload.inputs(ctx.people, count, time.time()))
         key = "single" if size == 1 else f"envelope_{size}"
-        results[key] = measure(workload.envelopes(iter(items), size), count)
+        messages = workload.envelopes(iter(items), size)
+        repeat = max(1, -(-5000 // len(messages)))
+        results[key] = measure(messages * repeat, count * repeat)
         ctx.log(f"ceiling {key}: consume {results[key]['consume']['inputs_per_s']} inputs/s, "
                 f"produce {results[key]['produce']['inputs_per_s']} inputs/s")
     return results

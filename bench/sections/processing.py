@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,8 @@ from bench.harness import Deployment, cpu_seconds, produce, rate, rss_bytes
 
 
 def measure(root: Path, smtp_url: str, people: int, events: int, envelope: int, workers: int = 1,
-            worker_module: str | None = None, label: str = "proc") -> dict[str, Any]:
+            worker_module: str | None = None, label: str = "proc",
+            on_load: Callable[[list[int]], None] | None = None) -> dict[str, Any]:
     """One processing run: `events` inputs over `people`, in envelopes of `envelope`, on `workers`."""
     deployment = Deployment(root, label, smtp_url, worker_module=worker_module)
     try:
@@ -30,6 +32,8 @@ def measure(root: Path, smtp_url: str, people: int, events: int, envelope: int, 
         messages = workload.envelopes(workload.inputs(people, events, time.time()), envelope)
         pids = [w.worker.pid for w in deployment.workers if w.worker is not None]
         cpu_before = sum(cpu_seconds(pid) for pid in pids)
+        if on_load is not None:  # e.g. attach a profiler to the workers
+            on_load(pids)
 
         async def run() -> tuple[float, float, float]:
             started = time.monotonic()

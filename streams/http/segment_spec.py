@@ -12,9 +12,9 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
-from schemas.inputs import Identify, Input, MergeInto, Track
+from schemas.inputs import ANONYMOUS_PREFIX, Identify, Input, MergeInto, Track, anonymous_person
 from streams.http.errors import ApiError
-from streams.http.track_api import ANONYMOUS_PREFIX, MAX_ID_BYTES
+from streams.http.track_api import MAX_ID_BYTES
 
 MESSAGE_TYPES = ("identify", "track", "page", "screen", "group", "alias")
 # Segment's documented limits.
@@ -45,7 +45,7 @@ def person_of(message: dict[str, Any]) -> str:
         return user_id
     anonymous_id = _id(message, "anonymousId")
     if anonymous_id is not None:
-        return ANONYMOUS_PREFIX + anonymous_id
+        return anonymous_person(anonymous_id)
     raise ApiError(400, "`userId` or `anonymousId` is required")
 
 

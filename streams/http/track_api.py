@@ -15,6 +15,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from schemas.inputs import (
+    ANONYMOUS_PREFIX,
     Delete,
     Devices,
     Identify,
@@ -23,6 +24,7 @@ from schemas.inputs import (
     Suppress,
     Track,
     Unsubscribe,
+    anonymous_person,
 )
 from streams.http.auth import check_basic_auth
 from streams.http.bodies import read_bounded, parse_json_object
@@ -30,7 +32,6 @@ from streams.http.errors import ApiError, api_errors, error_response
 from streams.http.rate_limit import RateLimiter
 
 __all__ = [
-    "ANONYMOUS_PREFIX",
     "ApiError",
     "api_errors",
     "check_basic_auth",
@@ -40,11 +41,6 @@ __all__ = [
 ]
 
 Publish = Callable[[list[Input]], Awaitable[None]]
-
-try:  # the engine's helper adds the constant; until then the same literal
-    from schemas.inputs import ANONYMOUS_PREFIX  # type: ignore[attr-defined]
-except ImportError:  # pragma: no cover - depends on the other helper's edit landing
-    ANONYMOUS_PREFIX = "anon:"
 
 # Customer.io's documented limits.
 MAX_ATTRIBUTES = 300
@@ -202,7 +198,7 @@ def anonymous_track_input(body: dict[str, Any], now: float) -> Track:
         )
     if not isinstance(anonymous_id, str):
         raise ApiError(400, "`anonymous_id` must be a string")
-    person = customer_id(ANONYMOUS_PREFIX + anonymous_id, "anonymous_id")
+    person = customer_id(anonymous_person(anonymous_id), "anonymous_id")
     return track_input(person, {k: v for k, v in body.items() if k != "anonymous_id"}, now)
 
 

@@ -1,0 +1,73 @@
+"""Timers: how long until N timers that fall due at the same instant have all fired.
+
+N people are identified with `bench_due_at` = one moment a little ahead (the `bench_timer`
+campaign, `trigger: {date: {attribute: bench_due_at}}`, sends at that moment). From the due time
+the clock runs until N more send commands are on the sends topic, and until the outbox holds N
+`bench_timer` rows. Delivery is throttled to 1 email/s here so SMTP work does not share the CPU.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import asyncpg
+
+from bench import workload
+from bench.harness import BenchError, Deployment, end_offsets, produce
+
+
+async def outbox_count(database_url: str) -> int:
+    conn = await asyncpg.connect(database_url)
+    try:
+        return await conn.fetchval("SELECT count(*) FROM outbox WHERE template = 'bench_timer'")
+    finally:
+        await conn.close()
+
+
+async def follow(deployment: Deployment, due: float, count: int, timeout: float) -> dict[str, Any]:
+    """Poll the sends topic and the outbox from `due` until both hold `count` timer sends."""
+    await asyncio.sleep(max(0.0, due - time.time() - 0.5))
+    base = sum((await end_offsets(deployment.sends_topic)).values())
+    marks: dict[str, float] = {}
+    series: list[tuple[float, int]] = []
+    deadline = time.time() + timeout
+    while time.time() < deadline and "outbox_all" not in marks:
+        sent = sum((await end_offsets(deployment.sends_topic)).values()) - base
+        now = time.time()
+        series.append((round(now - due, 2), sent))
+        if sent > 0:
+            marks.setdefault("first_send", now)
+        if sent >= count:
+            marks.setdefault("sends_all", now)
+            if await outbox_count(deployment.database_url) >= count:
+                marks["outbox_all"] = time.time()
+        await asyncio.sleep(0.2)
+    if "sends_all" not in marks:
+        raise BenchError(f"only {series[-1][1]} of {count} timer sends within {timeout:.0f}s of due")
+    return {name: round(at - due, 2) for name, at in marks.items()} | {"series": series[::5]}
+
+
+def run(ctx: Any) -> dict[str, Any]:
+    count = ctx.timers
+    deployment = Deployment(ctx.root, "tim", ctx.smtp.url, extra_env={"NUDGE_SMTP_RATE_PER_SECOND": "1"})
+    try:
+        worker = deployment.start_worker()
+        asyncio.run(deployment.warm_up())
+        # Far enough ahead that every identify is applied (and its timer armed) before it falls due.
+        due = time.time() + 20 + count / 700
+        messages = workload.envelopes(
+            workload.population(count, time.time(), prefix="t", extra={"bench_due_at": due}, tracks_each=0), 100)
+        asyncio.run(produce(deployment.input_topic, messages))
+        armed = asyncio.run(deployment.wait_input_done(timeout=due - time.time() + 600))
+        armed_before_due = round(due - time.time() - (time.monotonic() - armed), 1)
+        ctx.log(f"timers: {count} armed {armed_before_due}s before due")
+        result = asyncio.run(follow(deployment, due, count, timeout=600))
+        rss = int([l for l in open(f"/proc/{worker.worker.pid}/status") if l.startswith("VmRSS")][0].split()[1])
+        result.update(timers=count, armed_before_due_s=armed_before_due, worker_rss_mib=round(rss / 1024, 1),
+                      fired_per_s=round(count / result["sends_all"], 1) if result["sends_all"] > 0 else None)
+        ctx.log(f"timers: all {count} fired {result['sends_all']}s after due, outbox {result.get('outbox_all')}s")
+        return result
+    finally:
+        deployment.stop()

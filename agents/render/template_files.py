@@ -108,9 +108,13 @@ def parse_template(
 
 
 def load_templates(directory: Path) -> dict[str, EmailTemplate]:
-    """Load every `*.html` template in `directory` (not subfolders), keyed by file stem."""
+    """Load every `*.html` template in `directory` (not subfolders), keyed by file stem.
+
+    A missing folder means no templates: each send then fails visibly as an unknown template,
+    rather than the whole delivery side refusing to start.
+    """
     if not directory.is_dir():
-        raise TemplateFileError(str(directory), "templates folder does not exist")
+        return {}
     layouts = load_layouts(directory / LAYOUTS_FOLDER)
     templates: dict[str, EmailTemplate] = {}
     for path in sorted(directory.glob("*.html")):

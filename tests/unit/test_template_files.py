@@ -58,3 +58,7 @@ def test_jinja_syntax_error_is_reported_at_load_time(tmp_path: Path):
     write(tmp_path, "bad.html", "---\nsubject: A\n---\n<p>{% if %}</p>")
     with pytest.raises(TemplateFileError, match=r"bad\.html: body: syntax error"):
         load_templates(tmp_path)
+
+
+def test_a_missing_templates_folder_means_no_templates(tmp_path):
+    assert load_templates(tmp_path / "nowhere") == {}

@@ -7,6 +7,7 @@ import email
 import email.policy
 import socket
 import uuid
+from pathlib import Path
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import AsyncIterator, Callable, Iterator
@@ -14,6 +15,8 @@ from typing import AsyncIterator, Callable, Iterator
 import asyncpg
 import pytest
 from aiosmtpd.controller import Controller
+
+from deploy.local.runner import NudgeProcesses, nudge_env
 
 
 @pytest.fixture(scope="session")
@@ -135,3 +138,39 @@ def smtp_server() -> Iterator[Callable[[], RecordingSmtp]]:
 def inbox(smtp_server: Callable[[], RecordingSmtp]) -> RecordingSmtp:
     """One recording SMTP server for a test that runs Nudge against it."""
     return smtp_server()
+
+
+@pytest.fixture
+def start_nudge(
+    tmp_path: Path, kafka_bootstrap: str, fresh_database_url: str, inbox: RecordingSmtp
+) -> Iterator[Callable[..., NudgeProcesses]]:
+    """Start Nudge on a project made of `files` (path -> text), its own topics, db and inbox.
+
+    `start_nudge(files, api=False)` runs only a worker; every process is stopped afterwards.
+    """
+    started: list[NudgeProcesses] = []
+
+    def start(files: dict[str, str], *, api: bool = True) -> NudgeProcesses:
+        project = tmp_path / "project"
+        for relative, text in files.items():
+            path = project / relative
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+        env = nudge_env(
+            app_id=f"t{uuid.uuid4().hex[:10]}",
+            database_url=fresh_database_url,
+            smtp_url=inbox.url,
+            data_dir=tmp_path / "data",
+            campaigns_dir=project,
+            kafka_bootstrap=kafka_bootstrap,
+        )
+        processes = NudgeProcesses(env, tmp_path / "logs")
+        started.append(processes)
+        if api:
+            processes.start_api()
+        processes.start_worker()
+        return processes
+
+    yield start
+    for processes in started:
+        processes.stop()

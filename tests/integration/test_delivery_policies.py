@@ -17,7 +17,6 @@ from agents.sender.delivery import DeliveryLoop, deliver_due
 from agents.sender.links import verify
 from agents.sender.smtp import SmtpPool, SmtpSender
 from schemas.commands import RenderContext, SendEmail
-from schemas.inputs import Delivery
 from schemas.templates import EmailTemplate
 from streams.settings import Settings, SmtpRelay
 

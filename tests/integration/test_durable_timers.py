@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import time
-import uuid
-from pathlib import Path
 
 import pytest
 
-from deploy.local.runner import NudgeProcesses, nudge_env, wait_for
+from deploy.local.runner import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -28,30 +26,12 @@ TEMPLATES = {
 }
 
 
-def write_project(root: Path) -> Path:
-    (root / "campaigns").mkdir(parents=True)
-    (root / "templates").mkdir()
-    (root / "campaigns" / "onboarding.yaml").write_text(ONBOARDING)
-    for name, text in TEMPLATES.items():
-        (root / "templates" / f"{name}.html").write_text(text)
-    return root
-
-
 @pytest.fixture
-def nudge(tmp_path, kafka_bootstrap, fresh_database_url, inbox):
-    env = nudge_env(
-        app_id=f"t{uuid.uuid4().hex[:10]}",
-        database_url=fresh_database_url,
-        smtp_url=inbox.url,
-        data_dir=tmp_path / "data",
-        campaigns_dir=write_project(tmp_path / "project"),
-        kafka_bootstrap=kafka_bootstrap,
+def nudge(start_nudge):
+    return start_nudge(
+        {"campaigns/onboarding.yaml": ONBOARDING}
+        | {f"templates/{name}.html": text for name, text in TEMPLATES.items()}
     )
-    processes = NudgeProcesses(env, tmp_path)
-    processes.start_api()
-    processes.start_worker()
-    yield processes
-    processes.stop()
 
 
 def test_a_wait_then_branch_sends_the_branch_that_matches_what_happened(nudge, inbox):

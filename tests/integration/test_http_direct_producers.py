@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from deploy.local.runner import NudgeProcesses, nudge_env, wait_for
+from deploy.local.runner import wait_for
 from streams.producer import NudgeProducer
 
 pytestmark = pytest.mark.integration
@@ -30,24 +29,10 @@ subject: "Welcome, {{ customer.first_name }}!"
 
 
 @pytest.fixture
-def nudge(tmp_path, kafka_bootstrap, fresh_database_url, inbox):
-    project = tmp_path / "project"
-    (project / "campaigns").mkdir(parents=True)
-    (project / "templates").mkdir()
-    (project / "campaigns" / "welcome.yaml").write_text(WELCOME)
-    (project / "templates" / "welcome.html").write_text(WELCOME_TEMPLATE)
-    env = nudge_env(
-        app_id=f"d{uuid.uuid4().hex[:10]}",
-        database_url=fresh_database_url,
-        smtp_url=inbox.url,
-        data_dir=tmp_path / "data",
-        campaigns_dir=project,
-        kafka_bootstrap=kafka_bootstrap,
+def nudge(start_nudge):
+    return start_nudge(
+        {"campaigns/welcome.yaml": WELCOME, "templates/welcome.html": WELCOME_TEMPLATE}, api=False
     )
-    processes = NudgeProcesses(env, tmp_path)
-    processes.start_worker()
-    yield processes
-    processes.stop()
 
 
 def dead_letters(bootstrap: str, topic: str, timeout: float = 30) -> list[dict]:

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
-from pathlib import Path
 
 import asyncpg
 import pytest
 
-from deploy.local.runner import NudgeProcesses, nudge_env, text_of, wait_for
+from deploy.local.runner import text_of, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -41,32 +39,17 @@ subject: "Thanks for order {{ event.order_id }}"
 """
 
 
-def write_project(root: Path) -> Path:
-    """A campaigns folder with the two campaigns these tests use."""
-    (root / "campaigns").mkdir(parents=True)
-    (root / "templates").mkdir()
-    (root / "campaigns" / "welcome.yaml").write_text(WELCOME)
-    (root / "campaigns" / "thanks.yaml").write_text(THANKS)
-    (root / "templates" / "welcome.html").write_text(WELCOME_TEMPLATE)
-    (root / "templates" / "thanks.html").write_text(THANKS_TEMPLATE)
-    return root
+PROJECT = {
+    "campaigns/welcome.yaml": WELCOME,
+    "campaigns/thanks.yaml": THANKS,
+    "templates/welcome.html": WELCOME_TEMPLATE,
+    "templates/thanks.html": THANKS_TEMPLATE,
+}
 
 
 @pytest.fixture
-def nudge(tmp_path, kafka_bootstrap, fresh_database_url, inbox):
-    env = nudge_env(
-        app_id=f"t{uuid.uuid4().hex[:10]}",
-        database_url=fresh_database_url,
-        smtp_url=inbox.url,
-        data_dir=tmp_path / "data",
-        campaigns_dir=write_project(tmp_path / "project"),
-        kafka_bootstrap=kafka_bootstrap,
-    )
-    processes = NudgeProcesses(env, tmp_path)
-    processes.start_api()
-    processes.start_worker()
-    yield processes
-    processes.stop()
+def nudge(start_nudge):
+    return start_nudge(PROJECT)
 
 
 def outbox_statuses(database_url: str) -> list[tuple[str, str]]:

@@ -202,7 +202,7 @@ class Deployment:
     """One isolated Nudge (own app id, topics, database, data dirs) with any number of workers."""
 
     def __init__(self, root: Path, name: str, smtp_url: str, extra_env: dict[str, str] | None = None,
-                 worker_module: str | None = None) -> None:
+                 worker_module: str | None = None, api_module: str | None = None) -> None:
         self.app_id = f"bench{name}{uuid.uuid4().hex[:6]}"
         self.root = root / self.app_id
         self.database = f"nudge_{self.app_id}"
@@ -215,6 +215,7 @@ class Deployment:
                         NUDGE_TRACK_OPENS="false", NUDGE_TRACK_CLICKS="false")
         self.env.update(extra_env or {})
         self.worker_module = worker_module
+        self.api_module = api_module
         self.workers: list[NudgeProcesses] = []
         self.api: NudgeProcesses | None = None
 
@@ -234,14 +235,14 @@ class Deployment:
         if fresh_data and data_dir.exists():
             shutil.rmtree(data_dir)
         env.update(NUDGE_DATA_DIR=str(data_dir), NUDGE_WORKER_WEB_PORT=str(free_port()))
-        processes = _Processes(env, self.root / f"logs-{index}", self.worker_module)
+        processes = _Processes(env, self.root / f"logs-{index}", {"worker": self.worker_module})
         self.workers.append(processes)
         processes.start_worker(timeout=timeout)
         return processes
 
     def start_api(self) -> NudgeProcesses:
         """Start the HTTP API (rate limit off)."""
-        self.api = NudgeProcesses(dict(self.env), self.root / "logs-api")
+        self.api = _Processes(dict(self.env), self.root / "logs-api", {"api": self.api_module})
         self.api.start_api()
         return self.api
 
@@ -270,17 +271,18 @@ class Deployment:
 
 
 class _Processes(NudgeProcesses):
-    """NudgeProcesses whose worker may be an experiment's entry point instead of `nudge worker`."""
+    """NudgeProcesses whose worker or API may be an experiment's entry point (`-m module`)."""
 
-    def __init__(self, env: dict[str, str], log_dir: Path, worker_module: str | None) -> None:
+    def __init__(self, env: dict[str, str], log_dir: Path, modules: dict[str, str | None]) -> None:
         super().__init__(env, log_dir)
-        self._worker_module = worker_module
+        self._modules = modules
 
     def _spawn(self, command: str, log_name: str) -> subprocess.Popen[bytes]:
-        if command != "worker" or self._worker_module is None:
+        module = self._modules.get(command)
+        if module is None:
             return super()._spawn(command, log_name)
         log = open(self.log_dir / log_name, "ab")
-        return subprocess.Popen([sys.executable, "-m", self._worker_module], stdout=log,
+        return subprocess.Popen([sys.executable, "-m", module], stdout=log,
                                 stderr=subprocess.STDOUT, env=self.env)
 
 

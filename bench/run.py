@@ -39,13 +39,14 @@ class Context:
     state_people: int
     timers: int
     latency_seconds: float
-    background_rate: float
+    background_rates: list[float]
     envelope_sizes: list[int]
     ceiling_inputs: int
     single_divisor: int
     root: Path
     smtp: SmtpSink
     worker_module: str | None = None
+    api_module: str | None = None
     results: dict[str, Any] = field(default_factory=dict)
     started: float = field(default_factory=time.monotonic)
 
@@ -61,12 +62,15 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--state-people", type=int, default=50_000, help="people held for state/recovery")
     parser.add_argument("--timers", type=int, default=20_000, help="timers falling due at once")
     parser.add_argument("--latency-seconds", type=float, default=20.0)
-    parser.add_argument("--background-rate", type=float, default=1000.0, help="events/s during latency")
+    parser.add_argument("--background-rates", default="1000,250",
+                        help="background events/s during latency; the first is the headline")
     parser.add_argument("--envelope-sizes", default="1,100", help="inputs per Kafka message to measure")
     parser.add_argument("--full", action="store_true",
                         help="the reported sizes: 1M people held, 100k timers, 200k inputs")
     parser.add_argument("--worker-module", default=None,
                         help="run workers from this module instead of `nudge worker` (bench/experiments)")
+    parser.add_argument("--api-module", default=None,
+                        help="run the API from this module instead of `nudge api` (bench/experiments)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench",
                         help="where results.json, RESULTS.md and latency.png go")
     args = parser.parse_args()
@@ -93,10 +97,11 @@ def main() -> None:
     with SmtpServer() as sink, tempfile.TemporaryDirectory(prefix="nudge-bench-") as tmp:
         ctx = Context(
             people=args.people, events=args.events, state_people=args.state_people, timers=args.timers,
-            latency_seconds=args.latency_seconds, background_rate=args.background_rate,
+            latency_seconds=args.latency_seconds,
+            background_rates=[float(r) for r in args.background_rates.split(",")],
             envelope_sizes=[int(s) for s in args.envelope_sizes.split(",")],
             ceiling_inputs=max(100_000, args.events), single_divisor=4,
-            root=Path(tmp), smtp=sink, worker_module=args.worker_module,
+            root=Path(tmp), smtp=sink, worker_module=args.worker_module, api_module=args.api_module,
         )
         # Sections run alone keep the other sections' last figures in the files.
         ctx.results = dict(previous.get("sections", {}))
@@ -110,6 +115,9 @@ def main() -> None:
                 traceback.print_exc()
                 ctx.results[name] = {"error": f"{type(exc).__name__}: {exc}"}
             ctx.results[name]["section_seconds"] = round(time.monotonic() - began, 1)
+            ctx.results[name]["worker"] = args.worker_module or "nudge worker"
+            if args.api_module:
+                ctx.results[name]["api"] = args.api_module
             ctx.log(f"section {name} done in {time.monotonic() - began:.0f}s")
             report.write(out, ctx.results, vars(args) | {"out": str(out)})
     ctx.log(f"done; see {out / 'RESULTS.md'}")

@@ -17,9 +17,11 @@ from bench.harness import Deployment, dir_bytes, produce, rss_bytes
 
 def build(ctx: Any, people: int) -> tuple[Deployment, dict[str, Any]]:
     """A one-worker deployment holding `people` people; and how long loading them took."""
-    deployment = Deployment(ctx.root, "st", ctx.smtp.url, extra_env={"NUDGE_SMTP_RATE_PER_SECOND": "1"})
-    deployment.start_worker()
+    deployment = Deployment(ctx.root, "st", ctx.smtp.url, extra_env={"NUDGE_SMTP_RATE_PER_SECOND": "1"},
+                            worker_module=ctx.worker_module)
+    worker = deployment.start_worker()
     asyncio.run(deployment.warm_up())
+    baseline_rss = rss_bytes(worker.worker.pid)[0]
     inputs = 0
     started = time.monotonic()
     chunk = 100_000  # bounded memory: build and produce the population in slices
@@ -31,7 +33,8 @@ def build(ctx: Any, people: int) -> tuple[Deployment, dict[str, Any]]:
     asyncio.run(deployment.wait_input_done(timeout=max(300.0, people / 100)))
     seconds = time.monotonic() - started
     return deployment, {"people": people, "inputs": inputs, "load_seconds": round(seconds, 1),
-                        "load_inputs_per_s": round(inputs / seconds, 1)}
+                        "load_inputs_per_s": round(inputs / seconds, 1),
+                        "baseline_rss_mib": round(baseline_rss / 2**20, 1)}
 
 
 def run(ctx: Any) -> dict[str, Any]:
@@ -43,10 +46,11 @@ def run(ctx: Any) -> dict[str, Any]:
     result.update(
         data_dir_bytes=data, bytes_per_person=round(data / ctx.state_people, 1),
         worker_rss_mib=round(rss / 2**20, 1), worker_peak_rss_mib=round(peak / 2**20, 1),
-        rss_bytes_per_person=round(rss / ctx.state_people, 1),
+        rss_bytes_per_person=round((rss - result["baseline_rss_mib"] * 2**20) / ctx.state_people, 1),
     )
-    if ctx.state_people < 1_000_000:
-        result["rss_at_1m_mib_extrapolated"] = round(rss / ctx.state_people * 1_000_000 / 2**20, 1)
+    if ctx.state_people < 1_000_000:  # the idle worker's RSS, plus the measured cost per person
+        result["rss_at_1m_mib_extrapolated"] = round(
+            result["baseline_rss_mib"] + result["rss_bytes_per_person"] * 1_000_000 / 2**20, 1)
     ctx.log(f"state: {ctx.state_people} people, {result['bytes_per_person']} B/person on disk, "
             f"RSS {result['worker_rss_mib']} MiB")
     ctx.held = deployment  # recovery kills this worker

@@ -51,7 +51,8 @@ async def follow(deployment: Deployment, due: float, count: int, timeout: float)
 
 def run(ctx: Any) -> dict[str, Any]:
     count = ctx.timers
-    deployment = Deployment(ctx.root, "tim", ctx.smtp.url, extra_env={"NUDGE_SMTP_RATE_PER_SECOND": "1"})
+    deployment = Deployment(ctx.root, "tim", ctx.smtp.url, extra_env={"NUDGE_SMTP_RATE_PER_SECOND": "1"},
+                            worker_module=ctx.worker_module)
     try:
         worker = deployment.start_worker()
         asyncio.run(deployment.warm_up())

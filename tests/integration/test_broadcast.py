@@ -63,13 +63,13 @@ def identify_people(env: dict[str, str], count: int) -> None:
         await publisher.start()
         try:
             now = time.time()
-            await asyncio.gather(*(
-                publisher.publish(Identify(
+            await publisher.publish([
+                Identify(
                     person=f"p{i:05d}", at=now,
                     attributes={"email": f"p{i}@example.com", "plan": "pro" if i % 2 == 0 else "free", "name": f"P{i}"},
-                ))
+                )
                 for i in range(count)
-            ))
+            ])
         finally:
             await publisher.stop()
     asyncio.run(run())

@@ -1,0 +1,178 @@
+"""EXPERIMENT (bench only): the person agent with its Kafka sends grouped per partition.
+
+Copied from agents/person/agent.py; changes: `publish` sends the read-model commands of one
+input message as one `{"commands": [...]}` message per partition, and `fire_due_timers` sends
+due wakes as one envelope per partition. The projector side is patched in `worker_batched`.
+
+The person agent: the thin Faust shell around `decide`.
+
+Read a message from the input topic, load each person's state, call the pure core, write
+each touched person once, publish the commands, and keep the timer index current. A periodic
+task turns due timers into `wake` inputs on the person's own partition.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import orjson
+
+from agents.person.campaign_source import campaign_source
+from agents.person.config import EngineConfig
+from agents.person.engine import decide
+from agents.person.timer_index import TimerIndex
+from schemas.commands import CallWebhook, Command, EmitInput, SendEmail
+from schemas.inputs import Input, Wake
+from schemas.person import PersonState
+from schemas.wire import InvalidInput, decode_inputs, encode_command, encode_envelope, encode_input
+from streams.http.publisher import partition_for
+from streams.app import (
+    app,
+    dead_letter_topic,
+    input_topic,
+    people,
+    projections_topic,
+    sends_topic,
+    settings,
+    timers,
+)
+
+log = logging.getLogger(__name__)
+
+timer_index = TimerIndex()
+engine_config = EngineConfig(history_limit=settings.history_limit)
+
+
+@app.agent(input_topic)
+async def person_agent(stream: Any) -> None:
+    """Apply every input, in order, to its person's state."""
+    async for event in stream.events():
+        await apply_message(event.message.offset, event.key, event.value)
+
+
+async def apply_message(offset: int, key: bytes | None, value: bytes | None) -> None:
+    """Apply the inputs of one Kafka message; each touched person is written once."""
+    try:
+        inputs = decode_inputs(value)
+    except InvalidInput as exc:
+        await dead_letter(key, value, f"invalid input: {exc}")
+        return
+    now = time.time()
+    campaigns = campaign_source.current
+    touched: dict[str, PersonState | None] = {}
+    commands: list[Command] = []
+    for index, item in enumerate(inputs):
+        position = (offset, index)
+        state = touched[item.person] if item.person in touched else load_state(item.person)
+        if state is not None and state.last_position is not None and tuple(
+            state.last_position
+        ) >= position:
+            continue  # a replay after a crash: already applied
+        try:
+            new_state, new_commands = decide(state, item, campaigns, now, engine_config)
+        except Exception as exc:  # noqa: BLE001 - one bad input must never stop the agent
+            log.exception("decide failed for %s", item.person)
+            await dead_letter(item.person.encode(), encode_input(item), f"decide failed: {exc!r}")
+            continue
+        if new_state is not None:
+            new_state = new_state.model_copy(update={"last_position": position})
+        touched[item.person] = new_state
+        commands.extend(new_commands)
+    for person, state in touched.items():
+        store_state(person, state)
+    await publish(commands)
+
+
+def load_state(person: str) -> PersonState | None:
+    """The person's state from the table, or None for someone new."""
+    raw = people.get(person.encode())
+    return PersonState.model_validate_json(raw) if raw else None
+
+
+def store_state(person: str, state: PersonState | None) -> None:
+    """Write the person (or erase them), and keep `timers` and the index in step."""
+    key = person.encode()
+    if state is None:
+        people.pop(key, None)
+        if timers.get(key) is not None:
+            timers.pop(key, None)
+        timer_index.set_person(person, {})
+        return
+    people[key] = state.model_dump_json(exclude_defaults=True).encode()
+    stored = timers.get(key)
+    if (orjson.loads(stored) if stored else {}) != state.timers:
+        if state.timers:
+            timers[key] = orjson.dumps(state.timers)
+        else:
+            timers.pop(key, None)
+    timer_index.set_person(person, state.timers)
+
+
+async def publish(commands: list[Command]) -> None:
+    """Send each command to the topic of whoever carries it out; read models grouped per partition."""
+    grouped: dict[int, list[bytes]] = {}
+    for command in commands:
+        if isinstance(command, SendEmail):
+            await sends_topic.send(key=command.message_id.encode(), value=encode_command(command))
+        elif isinstance(command, CallWebhook):
+            await sends_topic.send(key=command.call_id.encode(), value=encode_command(command))
+        elif isinstance(command, EmitInput):
+            await input_topic.send(
+                key=command.input.person.encode(), value=encode_input(command.input)
+            )
+        else:  # JourneyEvent, Activity, PersonSnapshot: one message per partition
+            grouped.setdefault(partition_for(command.person, settings.partitions), []).append(
+                encode_command(command)
+            )
+    for partition, values in grouped.items():
+        await projections_topic.send(
+            key=None, partition=partition, value=b'{"commands":[' + b",".join(values) + b"]}"
+        )
+
+
+async def dead_letter(key: bytes | None, value: bytes | None, reason: str) -> None:
+    """Park a message Nudge cannot apply, with its reason, on the dead-letter topic."""
+    log.warning("dead-lettered input: %s", reason)
+    await dead_letter_topic.send(
+        key=key,
+        value=orjson.dumps(
+            {
+                "reason": reason,
+                "source_topic": settings.input_topic,
+                "value": (value or b"").decode("utf-8", "replace"),
+                "at": time.time(),
+            }
+        ),
+    )
+
+
+@timers.on_recover
+async def rebuild_timer_index() -> None:
+    """After partitions are assigned and restored, index the timers of the people owned."""
+    timer_index.rebuild(
+        (key.decode(), orjson.loads(value)) for key, value in timers.items() if value
+    )
+    log.info("timer index rebuilt: %d pending timers", len(timer_index))
+
+
+@app.timer(interval=settings.timer_tick_seconds)
+async def fire_due_timers() -> None:
+    """Publish the wakes of every timer that has fallen due: one envelope per partition."""
+    grouped: dict[int, list[Input]] = {}
+    for person, timer_id, due in timer_index.pop_due(time.time()):
+        wake: Input = Wake(person=person, at=due, timer_id=timer_id, due=due)
+        grouped.setdefault(partition_for(person, settings.partitions), []).append(wake)
+    for partition, wakes in grouped.items():
+        for first in range(0, len(wakes), 500):
+            chunk = wakes[first:first + 500]
+            await input_topic.send(
+                key=chunk[0].person.encode(), partition=partition, value=encode_envelope(chunk)
+            )
+
+
+@app.timer(interval=2.0)
+async def reload_campaigns() -> None:
+    """Pick up edited, added and removed campaign files."""
+    await campaign_source.reload(settings.campaigns_dir, settings.database_url)

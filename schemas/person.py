@@ -91,7 +91,7 @@ class ComputedValue(BaseModel):
 
 
 class PersonState(BaseModel):
-    """All of one person's state. `timers` and `last_position` are read by the Faust shell."""
+    """All of one person's state. `timers`, `last_position` and `clock` are the Faust shell's."""
 
     person: str
     attributes: dict[str, Any] = Field(default_factory=dict)
@@ -119,6 +119,9 @@ class PersonState(BaseModel):
     computed: dict[str, ComputedValue] = Field(default_factory=dict)
     # Other ids folded into this person (anonymous ids as `anon:<id>`, merged secondaries).
     merged_ids: list[str] = Field(default_factory=list)
-    # The shell's replay guard: (partition, offset) of the last input applied. Never touched
-    # by the core.
+    # The shell's replay guard: (offset, index in envelope) of the last input applied. Never
+    # touched by the core.
     last_position: tuple[int, int] | None = None
+    # The shell's logical clock: the `now` of the last decision, so it never runs backwards.
+    # Never touched by the core.
+    clock: float | None = None

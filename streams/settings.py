@@ -84,6 +84,8 @@ class Settings(BaseModel):
     rate_limit_per_second: float = 2000.0
     # The folder that holds campaigns/, segments/ and templates/ (campaigns as code).
     campaigns_dir: Path = Path(".")
+    # Refuse (400) tracked events, or properties, not declared in <campaigns_dir>/events.yaml.
+    strict_events: bool = False
     data_dir: Path = Path("var/data")
     # Names topics, the Faust app and consumer groups; tests give each run its own.
     app_id: str = "nudge"

@@ -15,6 +15,7 @@ import orjson
 
 from agents.person.campaign_source import campaign_source
 from agents.person.config import EngineConfig
+from agents.person.decision_time import decision_time
 from agents.person.engine import decide
 from agents.person.timer_index import TimerIndex
 from schemas.commands import CallWebhook, Command, EmitInput, SendEmail
@@ -52,7 +53,7 @@ async def apply_message(offset: int, key: bytes | None, value: bytes | None) -> 
     except InvalidInput as exc:
         await dead_letter(key, value, f"invalid input: {exc}")
         return
-    now = time.time()
+    wall = time.time()
     campaigns = campaign_source.current
     touched: dict[str, PersonState | None] = {}
     commands: list[Command] = []
@@ -63,6 +64,7 @@ async def apply_message(offset: int, key: bytes | None, value: bytes | None) -> 
             state.last_position
         ) >= position:
             continue  # a replay after a crash: already applied
+        now = decision_time(item.at, state.clock if state is not None else None, wall)
         try:
             new_state, new_commands = decide(state, item, campaigns, now, engine_config)
         except Exception as exc:  # noqa: BLE001 - one bad input must never stop the agent
@@ -70,7 +72,7 @@ async def apply_message(offset: int, key: bytes | None, value: bytes | None) -> 
             await dead_letter(item.person.encode(), encode_input(item), f"decide failed: {exc!r}")
             continue
         if new_state is not None:
-            new_state = new_state.model_copy(update={"last_position": position})
+            new_state = new_state.model_copy(update={"last_position": position, "clock": now})
         touched[item.person] = new_state
         commands.extend(new_commands)
     for person, state in touched.items():

@@ -43,7 +43,7 @@ from schemas.person import Device, PersonState
 _DEFAULT_CONFIG = EngineConfig()
 
 # Inputs that only mean something for a person who already exists.
-_NEEDS_PERSON = (Wake, Delivery, Reevaluate, MergeInto)
+_NEEDS_PERSON = (Wake, Delivery, Reevaluate, MergeInto, Unsubscribe)
 
 
 def decide(
@@ -56,8 +56,11 @@ def decide(
     """Apply one input to one person at `now`; a None state back means the person is erased."""
     if isinstance(input, Delete):
         return None, _leave_journeys(state, now, "person deleted") + [erased(input.person, now)]
-    if state is None and isinstance(input, _NEEDS_PERSON):
-        # Outcomes, wakes and merges for a person who doesn't exist (any more) change nothing.
+    if state is None and (
+        isinstance(input, _NEEDS_PERSON) or (isinstance(input, Identify) and input.update_only)
+    ):
+        # Outcomes, wakes, merges and unsubscribes for a person who doesn't exist (any more)
+        # change nothing; neither does an identify marked `_update` (update, never create).
         return None, []
     if isinstance(input, MergeInto):
         assert state is not None

@@ -159,7 +159,7 @@ def run(ctx: Any) -> dict[str, Any]:
                 result.update(run_result)
             else:
                 result.setdefault("other_rates", []).append(run_result)
-            time.sleep(3)  # let the backlog of one rate drain before the next
+            asyncio.run(deployment.wait_input_done(timeout=600))  # drain one rate's backlog first
         idle_latencies = asyncio.run(idle(api.base_url, api.env["NUDGE_SITE_ID"], api.env["NUDGE_API_KEY"], ctx.smtp))
         result.update(idle_median_ms=round(1000 * statistics.median(idle_latencies), 1),
                       idle_probes=len(idle_latencies))

@@ -9,7 +9,7 @@ from agents.person.config import EngineConfig
 from agents.person.engine import decide
 from schemas.campaigns import Campaign, SegmentDefinition
 from schemas.commands import CallWebhook, Command, JourneyEvent, PersonSnapshot, SendEmail
-from schemas.inputs import Delete, Delivery, Identify, Input, Suppress, Track, Wake
+from schemas.inputs import Delete, Delivery, Identify, Input, Suppress, Track, Unsubscribe, Wake
 from schemas.person import PersonState
 
 T0 = 1_772_442_000.0  # 2026-03-02T09:00:00Z
@@ -367,3 +367,22 @@ def test_decide_does_not_change_the_state_it_was_given() -> None:
     snapshot = before.model_dump()
     decide(before, track(H, "x"), ana.campaigns, T0 + H)
     assert before.model_dump() == snapshot
+
+
+def test_an_identify_marked_update_only_does_not_create_a_person():
+    ana = Person(build())
+    ana.send(Identify(person="ana", at=T0, attributes={"plan": "pro"}, update_only=True))
+    assert ana.state is None and ana.commands == []
+
+
+def test_an_identify_marked_update_only_updates_an_existing_person():
+    ana = Person(build())
+    ana.send(identify(0, plan="trial"))
+    ana.send(Identify(person="ana", at=T0 + 1, attributes={"plan": "pro"}, update_only=True))
+    assert ana.state is not None and ana.state.attributes["plan"] == "pro"
+
+
+def test_an_unsubscribe_for_someone_unknown_creates_nobody():
+    ana = Person(build())
+    ana.send(Unsubscribe(person="ana", at=T0))
+    assert ana.state is None

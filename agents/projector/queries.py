@@ -1,0 +1,250 @@
+"""Read the projections back: activity, the event catalog, profiles, campaign metrics, segments.
+
+The SQL of the read side, shared by the HTTP API (`streams/http/read_api.py`) and the CLI
+(`nudge activity`, `nudge events`), so both answer the same thing.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+import orjson
+
+from schemas.read_side import (
+    ActivityEntry,
+    CampaignMetrics,
+    CatalogEvent,
+    CatalogRow,
+    Profile,
+    ProfileJourney,
+    ProfileMessage,
+    SegmentCount,
+    SegmentMember,
+    SegmentMembership,
+    StepMetrics,
+    group_catalog,
+)
+
+MAX_LIMIT = 1000
+
+
+def _secs(value: datetime | None) -> float | None:
+    return value.timestamp() if value is not None else None
+
+
+def _limit(limit: int) -> int:
+    if not 1 <= limit <= MAX_LIMIT:
+        raise ValueError(f"limit must be between 1 and {MAX_LIMIT}, got {limit}")
+    return limit
+
+
+def _activity(record: asyncpg.Record) -> ActivityEntry:
+    return ActivityEntry(
+        id=record["id"],
+        person=record["person"],
+        at=record["at"].timestamp(),
+        kind=record["kind"],
+        summary=record["summary"],
+        detail=orjson.loads(record["detail"]),
+    )
+
+
+_ACTIVITY_COLUMNS = "id, person, at, kind, summary, detail::text AS detail"
+
+
+async def recent_activity(
+    pool: asyncpg.Pool,
+    *,
+    person: str | None = None,
+    kind: str | None = None,
+    limit: int = 50,
+    before: int | None = None,
+) -> list[ActivityEntry]:
+    """The latest inputs, newest (last arrived) first; `before` is an activity id to page back from."""
+    records = await pool.fetch(
+        f"SELECT {_ACTIVITY_COLUMNS} FROM activity"
+        " WHERE ($1::text IS NULL OR person = $1) AND ($2::text IS NULL OR kind = $2)"
+        "   AND ($3::bigint IS NULL OR id < $3)"
+        " ORDER BY id DESC LIMIT $4",
+        person, kind, before, _limit(limit),
+    )
+    return [_activity(r) for r in records]
+
+
+async def activity_after(
+    pool: asyncpg.Pool,
+    after: int,
+    *,
+    person: str | None = None,
+    kind: str | None = None,
+    limit: int = 500,
+) -> list[ActivityEntry]:
+    """Inputs that arrived after the activity id `after`, oldest first (for following the log)."""
+    records = await pool.fetch(
+        f"SELECT {_ACTIVITY_COLUMNS} FROM activity"
+        " WHERE id > $1 AND ($2::text IS NULL OR person = $2) AND ($3::text IS NULL OR kind = $3)"
+        " ORDER BY id LIMIT $4",
+        after, person, kind, _limit(limit),
+    )
+    return [_activity(r) for r in records]
+
+
+async def catalog_rows(pool: asyncpg.Pool) -> list[CatalogRow]:
+    """Every row of the event catalog, by event, type, property and JSON type."""
+    records = await pool.fetch(
+        "SELECT event, type, property, json_type, first_seen, last_seen, count FROM event_catalog"
+        " ORDER BY event, type, property, json_type"
+    )
+    return [
+        CatalogRow(
+            event=r["event"], type=r["type"], property=r["property"], json_type=r["json_type"],
+            first_seen=r["first_seen"].timestamp(), last_seen=r["last_seen"].timestamp(),
+            count=r["count"],
+        )
+        for r in records
+    ]
+
+
+async def event_catalog(pool: asyncpg.Pool) -> list[CatalogEvent]:
+    """Every event name seen, with its properties, their JSON types, first/last seen and counts."""
+    return group_catalog(await catalog_rows(pool))
+
+
+_PROFILE_MESSAGES = """
+SELECT o.message_id, o.template, o.campaign_id, o.step, o.status, o.created_at, o.sent_at,
+       o.last_error,
+       -- The reason is in the command; erasure keeps it (it strips only `to` and `context`).
+       coalesce(o.command->>'reason', '') AS reason,
+       coalesce((SELECT json_agg(json_build_object('status', e.status,
+                                                  'at', extract(epoch FROM e.at),
+                                                  'detail', e.detail) ORDER BY e.id)
+                 FROM message_events e WHERE e.message_id = o.message_id), '[]')::text AS timeline
+FROM outbox o
+WHERE o.person = $1
+ORDER BY o.created_at DESC, o.message_id
+LIMIT $2
+"""
+
+
+async def read_profile(
+    pool: asyncpg.Pool, person: str, *, activity: int = 20, messages: int = 50
+) -> Profile | None:
+    """A person's attributes, segments with entry times, journeys, messages with their reason
+    and status timeline, and latest activity; None when nothing at all is known of them."""
+    async with pool.acquire() as conn:
+        row = await conn.fetchrow(
+            "SELECT email, attributes::text AS attributes, suppressed, unsubscribed, updated_at"
+            " FROM people WHERE person = $1",
+            person,
+        )
+        segments = await conn.fetch(
+            "SELECT segment, entered_at FROM segment_members WHERE person = $1"
+            " ORDER BY entered_at, segment",
+            person,
+        )
+        journeys = await conn.fetch(
+            "SELECT campaign_id, journey_id, event, at, reason FROM journey_events"
+            " WHERE person = $1 ORDER BY at, journey_id",
+            person,
+        )
+        sent = await conn.fetch(_PROFILE_MESSAGES, person, _limit(messages))
+        lines = await conn.fetch(
+            f"SELECT {_ACTIVITY_COLUMNS} FROM activity WHERE person = $1 ORDER BY id DESC LIMIT $2",
+            person, _limit(activity),
+        )
+    if row is None and not (segments or journeys or sent or lines):
+        return None
+    return Profile(
+        id=person,
+        exists=row is not None,
+        email=row["email"] if row else None,
+        attributes=orjson.loads(row["attributes"]) if row else {},
+        suppressed=row["suppressed"] if row else False,
+        unsubscribed=row["unsubscribed"] if row else False,
+        updated_at=_secs(row["updated_at"]) if row else None,
+        segments=[SegmentMembership(segment=s["segment"], entered_at=s["entered_at"].timestamp()) for s in segments],
+        journeys=[
+            ProfileJourney(
+                campaign_id=j["campaign_id"], journey_id=j["journey_id"], event=j["event"],
+                at=j["at"].timestamp(), reason=j["reason"],
+            )
+            for j in journeys
+        ],
+        messages=[
+            ProfileMessage(
+                message_id=m["message_id"], template=m["template"], campaign_id=m["campaign_id"],
+                step=m["step"], status=m["status"], reason=m["reason"],
+                created_at=m["created_at"].timestamp(), sent_at=_secs(m["sent_at"]),
+                last_error=m["last_error"], timeline=orjson.loads(m["timeline"]),
+            )
+            for m in sent
+        ],
+        activity=[_activity(a) for a in lines],
+    )
+
+
+_STEP_METRICS = """
+SELECT o.campaign_id, o.step, o.template,
+       count(*) AS total,
+       count(*) FILTER (WHERE o.status IN ('queued', 'sending')) AS pending,
+       count(*) FILTER (WHERE o.status = 'sent') AS sent,
+       count(*) FILTER (WHERE o.status = 'failed') AS failed,
+       count(*) FILTER (WHERE EXISTS (SELECT 1 FROM message_events e
+                                      WHERE e.message_id = o.message_id AND e.status = 'opened')) AS opened,
+       count(*) FILTER (WHERE EXISTS (SELECT 1 FROM message_events e
+                                      WHERE e.message_id = o.message_id AND e.status = 'clicked')) AS clicked
+FROM outbox o
+WHERE o.campaign_id IS NOT NULL
+GROUP BY o.campaign_id, o.step, o.template
+ORDER BY o.campaign_id, o.step NULLS FIRST, o.template
+"""
+
+_JOURNEY_COUNTS = ("entered", "in_progress", "completed", "exited", "converted")
+
+
+async def campaign_metrics(pool: asyncpg.Pool) -> list[CampaignMetrics]:
+    """Per campaign: journeys entered, in progress, completed, exited, converted; per step, the
+    messages queued, still pending, sent, failed, opened and clicked (opens and clicks are each
+    counted once per message)."""
+    async with pool.acquire() as conn:
+        journeys = await conn.fetch(
+            f"SELECT campaign_id, {', '.join(_JOURNEY_COUNTS)} FROM campaign_metrics"
+        )
+        steps = await conn.fetch(_STEP_METRICS)
+    by_campaign: dict[str, dict[str, Any]] = {
+        r["campaign_id"]: {key: int(r[key]) for key in _JOURNEY_COUNTS} for r in journeys
+    }
+    step_lists: dict[str, list[StepMetrics]] = {}
+    for s in steps:
+        step_lists.setdefault(s["campaign_id"], []).append(
+            StepMetrics(
+                step=s["step"], template=s["template"],
+                **{key: int(s[key]) for key in ("total", "pending", "sent", "failed", "opened", "clicked")},
+            )
+        )
+    return [
+        CampaignMetrics(campaign_id=c, **by_campaign.get(c, {}), steps=step_lists.get(c, []))
+        for c in sorted(set(by_campaign) | set(step_lists))
+    ]
+
+
+async def segment_counts(pool: asyncpg.Pool) -> list[SegmentCount]:
+    """Every segment with at least one member, and how many it has now."""
+    records = await pool.fetch(
+        "SELECT segment, count(*) AS members FROM segment_members GROUP BY segment ORDER BY segment"
+    )
+    return [SegmentCount(id=r["segment"], members=r["members"]) for r in records]
+
+
+async def segment_members(
+    pool: asyncpg.Pool, segment: str, *, limit: int = 100, after: str | None = None
+) -> list[SegmentMember]:
+    """People in `segment`, by id; `after` is the last id of the previous page."""
+    records = await pool.fetch(
+        "SELECT person, entered_at FROM segment_members"
+        " WHERE segment = $1 AND ($2::text IS NULL OR person > $2) ORDER BY person LIMIT $3",
+        segment, after, _limit(limit),
+    )
+    return [SegmentMember(person=r["person"], entered_at=r["entered_at"].timestamp()) for r in records]

@@ -21,6 +21,8 @@ COMMANDS: dict[str, str] = {
     "messages": "streams.cli.messages:messages",
     "broadcast": "streams.cli.broadcast:broadcast",
     "segments": "streams.cli.segments:segments",
+    "activity": "streams.cli.activity:activity",
+    "events": "streams.cli.events:events",
 }
 
 

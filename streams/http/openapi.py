@@ -140,6 +140,60 @@ def _read(summary: str, path_params: tuple[str, ...] = (), *, found: bool = Fals
     return operation
 
 
+def _read_side(
+    summary: str,
+    path_params: tuple[str, ...] = (),
+    query: tuple[tuple[str, str, str], ...] = (),
+    *,
+    tag: str = "Read side",
+    found: bool = False,
+) -> dict[str, Any]:
+    """A GET of the read side (or a broadcast); `query` is (name, JSON type, description)."""
+    error = {JSON: {"schema": {"$ref": "#/components/schemas/CustomerIoError"}}}
+    operation: dict[str, Any] = {
+        "tags": [tag],
+        "summary": summary,
+        "security": [{"trackBasic": []}],
+        "parameters": [
+            {"name": name, "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}
+            for name in path_params
+        ] + [
+            {"name": name, "in": "query", "required": False, "description": text, "schema": {"type": kind}}
+            for name, kind, text in query
+        ],
+        "responses": {
+            "200": {"description": "The answer; times are Unix seconds.", "content": {JSON: {"schema": {"type": "object"}}}},
+            "400": {"description": "A query parameter is out of range.", "content": error},
+            "401": {"description": "Missing or wrong credentials.", "content": error},
+            "503": {"description": "PostgreSQL is unreachable or not migrated.", "content": error},
+        },
+    }
+    if found:
+        operation["responses"]["404"] = {"description": "Not found.", "content": error}
+    return operation
+
+
+def _manual_segment(summary: str) -> dict[str, Any]:
+    operation = _cio(summary, {
+        "type": "object",
+        "required": ["ids"],
+        "properties": {"ids": {"type": "array", "minItems": 1, "maxItems": 1000,
+                               "items": {"type": ["string", "number"]}}},
+    })
+    operation["tags"] = ["Manual segments (Track API v1)"]
+    operation["parameters"].append(
+        {"name": "id_type", "in": "query", "required": False, "schema": {"const": "id"}}
+    )
+    operation["responses"]["404"] = {
+        "description": "No such segment.",
+        "content": {JSON: {"schema": {"$ref": "#/components/schemas/CustomerIoError"}}},
+    }
+    return operation
+
+
+_LIMIT = ("limit", "integer", "At most this many (1 to 1000).")
+
+
 def _common(extra: dict[str, Any], required: tuple[str, ...] = ()) -> dict[str, Any]:
     properties = {
         "userId": {"type": ["string", "number"]},
@@ -274,6 +328,72 @@ PATHS: dict[str, dict[str, Any]] = {
             {"$ref": "#/components/schemas/AnonymousEvent"},
             path_params=(),
         ),
+        "get": _read_side(
+            "The event catalog: every event seen, its properties with their JSON types, first/last seen, counts"
+        ),
+    },
+    "/api/v1/activity": {
+        "get": _read_side(
+            "The latest inputs and what each changed, newest first",
+            query=(
+                ("person", "string", "Only this person's inputs."),
+                ("kind", "string", "Only inputs of this kind (identify, track, delivery, ...)."),
+                _LIMIT,
+                ("before", "integer", "An activity id: older inputs only (the previous answer's `next_before`)."),
+            ),
+        ),
+    },
+    "/api/v1/customers/{id}/profile": {
+        "get": _read_side(
+            "A person: attributes, segments with entry times, journeys, messages with status and reason, recent activity",
+            ("id",),
+            found=True,
+        ),
+    },
+    "/api/v1/campaigns/metrics": {
+        "get": _read_side(
+            "Per campaign: journeys entered, in progress, completed, exited, converted; per step: sent, failed, opened, clicked"
+        ),
+    },
+    "/api/v1/segments": {"get": _read_side("Segments (defined or with members) and their member counts")},
+    "/api/v1/segments/{id}/members": {
+        "get": _read_side(
+            "People in a segment, by id, with their entry times",
+            ("id",),
+            (_LIMIT, ("after", "string", "A person id: the previous answer's `next_after`.")),
+        ),
+    },
+    "/api/v1/segments/{id}/add_customers": {"post": _manual_segment("Add people to a manual segment")},
+    "/api/v1/segments/{id}/remove_customers": {"post": _manual_segment("Remove people from a manual segment")},
+    "/api/v1/broadcasts": {
+        "post": {
+            "tags": ["Broadcasts"],
+            "summary": "Send a campaign to everyone in a segment, scanned per partition (202 with its id)",
+            "security": [{"trackBasic": []}],
+            "requestBody": {"required": True, "content": {JSON: {"schema": {
+                "type": "object",
+                "required": ["campaign", "segment"],
+                "properties": {
+                    "campaign": {"type": "string"},
+                    "segment": {"type": "string"},
+                    "rate": {"type": "number", "description": "Sends per second, all partitions together."},
+                    "dry_run": {"type": "boolean", "description": "Only count the members."},
+                },
+            }}}},
+            "responses": {
+                "200": {"description": "Dry run: {dry_run, members}.", "content": {JSON: {"schema": {"type": "object"}}}},
+                "202": {"description": "Started: {id, members}.", "content": {JSON: {"schema": {"type": "object"}}}},
+                **{
+                    str(code): {"description": text, "content": {JSON: {"schema": {"$ref": "#/components/schemas/CustomerIoError"}}}}
+                    for code, text in ((400, "The body or the campaign files are invalid."),
+                                       (401, "Missing or wrong credentials."),
+                                       (404, "Unknown campaign or segment."))
+                },
+            },
+        },
+    },
+    "/api/v1/broadcasts/{id}": {
+        "get": _read_side("A broadcast's progress per partition", ("id",), tag="Broadcasts", found=True),
     },
     "/api/v1/customers/{id}/devices": {
         "put": _cio("Add or update a device", {"$ref": "#/components/schemas/Device"}),

@@ -11,10 +11,14 @@ from aiohttp import web
 
 from streams.http.email_links import email_link_routes
 from streams.http.errors import api_errors
+from streams.http.event_schema import SCHEMA_FILE, SchemaFile, strict_publish
+from streams.http.manual_segments_api import manual_segment_routes
 from streams.http.openapi import openapi_routes
 from streams.http.publisher import InputPublisher
 from streams.http.rate_limit import RateLimiter
+from streams.http.read_api import read_api_routes
 from streams.http.segment_api import segment_api_routes
+from streams.http.segments_api import segments_api_routes
 from streams.http.track_api import Publish, track_api_routes
 from streams.http.transactional_api import transactional_routes
 from streams.http.webhooks import webhook_routes
@@ -40,18 +44,21 @@ def create_app(settings: Settings, publisher: Publisher) -> web.Application:
         handler_args={"auto_decompress": False},
     )
     limiter = RateLimiter(settings.rate_limit_per_second)
+    # Inputs from producers; in strict mode their tracked events must match events.yaml.
+    publish = publisher.publish
+    if settings.strict_events:
+        publish = strict_publish(publish, SchemaFile(settings.campaigns_dir / SCHEMA_FILE).current)
+    app.add_routes(track_api_routes(publish, settings.site_id, settings.api_key, limiter=limiter))
+    app.add_routes(segment_api_routes(publish, settings.segment_write_key, limiter=limiter))
     app.add_routes(
-        track_api_routes(publisher.publish, settings.site_id, settings.api_key, limiter=limiter)
-    )
-    app.add_routes(segment_api_routes(publisher.publish, settings.segment_write_key, limiter=limiter))
-    app.add_routes(
-        webhook_routes(
-            publisher.publish, settings.segment_write_key, settings.webhook_secret, limiter=limiter
-        )
+        webhook_routes(publish, settings.segment_write_key, settings.webhook_secret, limiter=limiter)
     )
     app.add_routes(openapi_routes(settings.public_url))
     app.add_routes(email_link_routes(settings, publisher.publish))
     app.add_routes(transactional_routes(settings))
+    app.add_routes(read_api_routes(settings))
+    app.add_routes(manual_segment_routes(publisher.publish, settings, limiter=limiter))
+    app.add_routes(segments_api_routes(settings))
 
     async def health(request: web.Request) -> web.Response:
         return web.json_response({"ok": True})

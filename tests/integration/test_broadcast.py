@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from pathlib import Path
 
 import asyncpg
@@ -12,7 +11,7 @@ import pytest
 
 from agents.broadcast.plan import plan_broadcast
 from agents.broadcast.publish import scans_topic, start_scan
-from deploy.local.runner import NudgeProcesses, nudge_env, wait_for
+from deploy.local.runner import NudgeProcesses, wait_for
 from schemas.campaigns import Campaign
 from schemas.inputs import Identify
 from streams.http.publisher import InputPublisher
@@ -23,27 +22,16 @@ PEOPLE = 400
 NEWSLETTER = Campaign.model_validate({"id": "newsletter", "steps": [{"send": "newsletter"}]})
 
 
-def write_project(root: Path) -> Path:
-    (root / "campaigns").mkdir(parents=True)
-    (root / "segments").mkdir()
-    (root / "templates").mkdir()
-    (root / "campaigns" / "newsletter.yaml").write_text("id: newsletter\nsteps: [{send: newsletter}]\n")
-    (root / "segments" / "pro.yaml").write_text("id: pro\nwhen: {attribute: plan, eq: pro}\n")
-    (root / "templates" / "newsletter.html").write_text("---\nsubject: News\n---\n<p>Hi {{ customer.name }}</p>\n")
-    return root
+PROJECT = {
+    "campaigns/newsletter.yaml": "id: newsletter\nsteps: [{send: newsletter}]\n",
+    "segments/pro.yaml": "id: pro\nwhen: {attribute: plan, eq: pro}\n",
+    "templates/newsletter.html": "---\nsubject: News\n---\n<p>Hi {{ customer.name }}</p>\n",
+}
 
 
 @pytest.fixture
-def nudge(tmp_path, kafka_bootstrap, fresh_database_url, inbox):
-    env = nudge_env(
-        app_id=f"t{uuid.uuid4().hex[:10]}", database_url=fresh_database_url, smtp_url=inbox.url,
-        data_dir=tmp_path / "data", campaigns_dir=write_project(tmp_path / "project"),
-        kafka_bootstrap=kafka_bootstrap,
-    )
-    processes = NudgeProcesses(env, tmp_path)
-    processes.start_worker()
-    yield processes
-    processes.stop()
+def nudge(start_nudge):
+    return start_nudge(PROJECT, api=False)
 
 
 def query(database_url: str, sql: str, *args):
@@ -92,13 +80,20 @@ def members(db: str) -> int:
     return query(db, "SELECT count(*) FROM segment_members WHERE segment = 'pro'")
 
 
+def newsletters(db: str) -> int:
+    return query(db, "SELECT count(*) FROM outbox WHERE template = 'newsletter'")
+
+
 def test_a_broadcast_sends_once_to_every_member_of_the_segment(nudge: NudgeProcesses) -> None:
     db = nudge.env["NUDGE_DATABASE_URL"]
     identify_people(nudge.env, PEOPLE)
     wait_for(lambda: members(db) == PEOPLE // 2, 60, 0.5, "the segment to fill")
     scan_id = broadcast(nudge.env)
     wait_for(lambda: query(db, "SELECT bool_and(done) FROM broadcast_progress WHERE broadcast = $1", scan_id), 60, 0.5, "the broadcast to finish")
-    assert query(db, "SELECT count(*) FROM outbox WHERE template = 'newsletter'") == PEOPLE // 2
+    # "done" means enqueued on the sends topic; the sender agent inserts them shortly after.
+    wait_for(lambda: newsletters(db) >= PEOPLE // 2, 30, 0.2, "every send in the outbox")
+    time.sleep(1)
+    assert newsletters(db) == PEOPLE // 2
     assert query(db, "SELECT sum(scanned) FROM broadcast_progress WHERE broadcast = $1", scan_id) == PEOPLE
     assert query(db, "SELECT count(*) FROM outbox WHERE template = 'newsletter' AND to_address LIKE 'p%1@%'") == 0
 
@@ -114,7 +109,9 @@ def test_a_broadcast_interrupted_by_a_crash_resumes_without_double_sends(nudge: 
     assert partly < PEOPLE // 2
     nudge.start_worker()
     wait_for(lambda: query(db, "SELECT bool_and(done) FROM broadcast_progress WHERE broadcast = $1", scan_id), 90, 0.5, "the broadcast to finish")
-    assert query(db, "SELECT count(*) FROM outbox WHERE template = 'newsletter'") == PEOPLE // 2
+    wait_for(lambda: newsletters(db) >= PEOPLE // 2, 30, 0.2, "every send in the outbox")
+    time.sleep(1)
+    assert newsletters(db) == PEOPLE // 2
 
 
 def test_a_new_segment_definition_is_backfilled_for_existing_people(nudge: NudgeProcesses) -> None:

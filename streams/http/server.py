@@ -18,7 +18,7 @@ from streams.http.publisher import InputPublisher
 from streams.http.rate_limit import RateLimiter
 from streams.http.read_api import read_api_routes
 from streams.http.segment_api import segment_api_routes
-from streams.http.segments_api import segments_api_routes
+from streams.http.broadcast_api import broadcast_api_routes
 from streams.http.track_api import Publish, track_api_routes
 from streams.http.transactional_api import transactional_routes
 from streams.http.webhooks import webhook_routes
@@ -58,7 +58,7 @@ def create_app(settings: Settings, publisher: Publisher) -> web.Application:
     app.add_routes(transactional_routes(settings))
     app.add_routes(read_api_routes(settings))
     app.add_routes(manual_segment_routes(publisher.publish, settings, limiter=limiter))
-    app.add_routes(segments_api_routes(settings))
+    app.add_routes(broadcast_api_routes(settings))
 
     async def health(request: web.Request) -> web.Response:
         return web.json_response({"ok": True})

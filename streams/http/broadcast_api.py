@@ -18,7 +18,7 @@ from streams.http.errors import ApiError
 from streams.settings import Settings
 
 
-def segments_api_routes(settings: Settings) -> list[web.RouteDef]:
+def broadcast_api_routes(settings: Settings) -> list[web.RouteDef]:
     """The broadcast routes; a PostgreSQL pool is opened on first use."""
     pool: dict[str, asyncpg.Pool] = {}
 

@@ -29,7 +29,7 @@ import asyncpg
 from agents.broadcast.plan import plan_broadcast
 from agents.broadcast.publish import scans_topic, start_scan
 from deploy.local import kafka, postgres, stack
-from deploy.local.runner import NudgeProcesses, free_port, nudge_env, wait_for
+from deploy.local.runner import NudgeProcesses, free_port, nudge_env
 from schemas.campaigns import Campaign
 from schemas.inputs import Identify
 from streams.http.publisher import InputPublisher
@@ -122,6 +122,10 @@ class Database:
     async def people(self) -> int:
         """People in the read model (members and others)."""
         return await self.conn.fetchval("SELECT count(*) FROM people")
+
+    async def definitions_recorded(self) -> bool:
+        """The worker has recorded the segment definitions (and started their backfill)."""
+        return bool(await self.conn.fetchval("SELECT count(*) FROM segment_definitions"))
 
     async def rows(self, scan_id: str) -> int:
         """Outbox rows of one broadcast."""
@@ -219,15 +223,18 @@ async def measure(args: argparse.Namespace, processes: NudgeProcesses) -> dict[s
     """Identify everyone, wait for the segment, run the broadcasts; return the figures."""
     others = args.others if args.others is not None else args.people // 10
     total = args.people + others
-    began = time.monotonic()
-    produced = await identify_all(processes.env, args.people, others)
     conn = await asyncpg.connect(processes.env["NUDGE_DATABASE_URL"])
     try:
         db = Database(conn)
-        await wait_async(lambda: _equals(db.members, args.people), args.timeout, "the segment to fill")
+        # The worker's first backfill (of the new segment definition) scans whoever exists
+        # then: let it run on nobody rather than half-way through the identifies.
+        await wait_async(db.definitions_recorded, args.timeout, "the segment definition backfill")
+        began = time.monotonic()
+        produced = await identify_all(processes.env, args.people, others)
+        await wait_async(lambda: _reached(db.members, args.people), args.timeout, "the segment to fill")
         filled = time.monotonic() - began
         # Non-members too, so every broadcast scans the same population.
-        await wait_async(lambda: _equals(db.people, total), args.timeout, "every person in the read model")
+        await wait_async(lambda: _reached(db.people, total), args.timeout, "every person in the read model")
         figures: dict[str, object] = {
             "people": total, "members": args.people,
             "identify_per_second": round(total / produced),
@@ -245,7 +252,7 @@ async def measure(args: argparse.Namespace, processes: NudgeProcesses) -> dict[s
         await conn.close()
 
 
-async def _equals(count, wanted: int) -> bool:  # noqa: ANN001 - an async callable
+async def _reached(count, wanted: int) -> bool:  # noqa: ANN001 - an async callable
     return await count() >= wanted
 
 

@@ -16,20 +16,14 @@ import orjson
 from agents.person.campaign_files import load_definitions
 from agents.person.campaign_set import CampaignSet, campaign_version
 from schemas.campaigns import Campaign, CampaignFileError
+from streams.file_watch import Fingerprint, fingerprint
 
 log = logging.getLogger(__name__)
 
 
-def folder_fingerprint(root: Path) -> tuple[tuple[str, int, int], ...]:
-    """Names, sizes and modification times of every campaign and segment file."""
-    files = []
-    for sub in ("campaigns", "segments", "computed"):
-        folder = root / sub
-        if folder.is_dir():
-            for path in sorted(folder.glob("*.y*ml")):
-                stat = path.stat()
-                files.append((str(path), stat.st_size, stat.st_mtime_ns))
-    return tuple(files)
+def folder_fingerprint(root: Path) -> Fingerprint:
+    """Changes when a campaign, segment or computed-attribute file changes."""
+    return fingerprint([root / sub for sub in ("campaigns", "segments", "computed")], "*.y*ml")
 
 
 class CampaignSource:
@@ -37,7 +31,7 @@ class CampaignSource:
 
     def __init__(self) -> None:
         self.current = CampaignSet.build([])
-        self._fingerprint: tuple[tuple[str, int, int], ...] | None = None
+        self._fingerprint: Fingerprint | None = None
 
     async def reload(self, root: Path, database_url: str) -> bool:
         """Load the folder if it changed since the last call; True when a new set is in place."""

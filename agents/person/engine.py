@@ -260,7 +260,6 @@ def _mark_message(d: Decision, message_id: str, status: str) -> None:
 
 def _settle(d: Decision, t: float, hits: list[Hit]) -> None:
     """Bring everything to `t`: segments, date triggers, running journeys, new journeys, timers."""
-    state = d.state
     for _ in range(d.config.max_rounds):
         d.changed = {}
         hits = hits + segment_hits(d, update_segments(d, t), t) + due_date_hits(d, t)

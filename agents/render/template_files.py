@@ -16,7 +16,7 @@ from agents.render.errors import TemplateFileError, TemplateRenderError
 from agents.render.layouts import LAYOUTS_FOLDER, apply_layout, load_layouts
 from schemas.templates import EmailTemplate
 
-__all__ = ["TemplateFileError", "load_template_dir", "load_templates", "parse_template"]
+__all__ = ["TemplateFileError", "load_templates", "parse_template"]
 
 # Front matter key -> EmailTemplate field.
 _KEYS = {
@@ -129,6 +129,3 @@ def load_templates(directory: Path) -> dict[str, EmailTemplate]:
         )
     return templates
 
-
-# The name the sender agent uses.
-load_template_dir = load_templates

@@ -11,7 +11,8 @@ import asyncio
 import logging
 from typing import Any
 
-from agents.render.template_files import load_template_dir
+from agents.render.errors import TemplateFileError
+from agents.render.template_files import LAYOUTS_FOLDER, load_templates
 from agents.sender import delivery, outbox, webhooks
 from agents.sender.dead_letter import DeadLetter
 from agents.sender.smtp import SmtpPool
@@ -20,6 +21,7 @@ from schemas.inputs import Delivery
 from schemas.wire import decode_command, encode_input
 from streams.app import app, dead_letter_topic, input_topic, sends_topic, settings
 from streams.database import get_pool
+from streams.file_watch import Fingerprint, fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -55,22 +57,47 @@ async def publish_dead_letter(letter: DeadLetter) -> None:
     )
 
 
+_loop: delivery.DeliveryLoop | None = None
+
+
 @app.task
 async def run_delivery() -> None:
     """Claim due outbox rows, render and send them, until the worker stops."""
-    pool = await get_pool(settings)
-    templates = load_template_dir(settings.templates_dir)
-    await delivery.run_delivery_loop(
-        pool,
+    global _loop
+    _loop = delivery.DeliveryLoop(
+        await get_pool(settings),
         SmtpPool(
             settings.smtp,
             size=settings.smtp_connections,
             rate_per_second=settings.smtp_rate_per_second,
         ),
-        templates,
+        load_templates(settings.templates_dir),
         settings,
         publish_outcome,
         wake_event=_delivery_wake,
         publish_dead_letter=publish_dead_letter,
         concurrency=settings.smtp_connections,
     )
+    await _loop.run()
+
+
+_templates_seen: Fingerprint | None = None
+
+
+@app.timer(interval=2.0)
+async def reload_templates() -> None:
+    """Pick up edited, added and removed templates; a broken edit keeps the last good set."""
+    global _templates_seen
+    folders = [settings.templates_dir, settings.templates_dir / LAYOUTS_FOLDER]
+    seen = fingerprint(folders, "*.*")
+    if _loop is None or seen == _templates_seen:
+        return
+    first = _templates_seen is None
+    _templates_seen = seen
+    if first:
+        return  # run_delivery just loaded them
+    try:
+        _loop.templates = load_templates(settings.templates_dir)
+        log.info("templates reloaded: %d", len(_loop.templates))
+    except TemplateFileError as exc:
+        log.error("templates not reloaded, the last good set stays in use: %s", exc)

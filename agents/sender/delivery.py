@@ -436,31 +436,3 @@ class DeliveryLoop:
                 claimed = 0
             if claimed == 0:
                 await self._idle()
-
-
-async def run_delivery_loop(
-    pool: asyncpg.Pool,
-    sender: MailSender,
-    templates: Mapping[str, EmailTemplate],
-    settings: Settings,
-    publish_outcome: PublishOutcome,
-    *,
-    now_fn: Callable[[], float] = time.time,
-    limit: int = 50,
-    idle_seconds: float = 1.0,
-    reap_every_seconds: float = 60.0,
-    stuck_after_seconds: float = 600.0,
-    max_attempts: int = MAX_ATTEMPTS,
-    wake_event: asyncio.Event | None = None,
-    publish_dead_letter: PublishDeadLetter | None = None,
-    concurrency: int = 1,
-) -> None:
-    """Run a `DeliveryLoop` until cancelled; setting `wake_event` starts the next round early."""
-    loop = DeliveryLoop(
-        pool, sender, templates, settings, publish_outcome,
-        now_fn=now_fn, limit=limit, idle_seconds=idle_seconds,
-        reap_every_seconds=reap_every_seconds, stuck_after_seconds=stuck_after_seconds,
-        max_attempts=max_attempts, wake_event=wake_event,
-        publish_dead_letter=publish_dead_letter, concurrency=concurrency,
-    )
-    await loop.run()

@@ -77,8 +77,6 @@ async def test_send_a_template_to_an_address_now(client, db_pool, sender):
 
 
 async def test_customer_attributes_and_address_come_from_the_people_projection(client, db_pool, sender):
-    if await db_pool.fetchval("SELECT to_regclass('people')") is None:
-        pytest.skip("the people projection (migration 010) is not in this database")
     await db_pool.execute("DELETE FROM people WHERE person = 'bob'")
     await db_pool.execute(
         "INSERT INTO people (person, email, attributes, updated_at)"

@@ -98,6 +98,8 @@ def markdown(s: dict[str, Any], args: dict[str, Any], host: dict[str, Any]) -> s
              f"Machine: {host['cpu']}, {host['cores']} cores, {host['memory_gib']} GiB; Python {host['python']}, "
              f"Kafka {host['kafka']} (KRaft, one broker, local), Faust {host['faust']}; "
              f"load average when written {host['load_average']}.",
+             "What the figures mean, the profiles and the proposed fixes: `docs/performance.md`; figures of the "
+             "experiment workers: `bench/experiments/results-*/`.",
              "Workers: " + ", ".join(sorted({f"{n}: {v.get('worker', 'nudge worker')}" for n, v in s.items() if isinstance(v, dict)})) + ".", "",
              "## Targets", "", "| target | measured | |", "|---|---|---|"]
     lines += [f"| {t} | {m} | {ok} |" for t, m, ok in targets(s)]
@@ -171,7 +173,7 @@ def markdown(s: dict[str, Any], args: dict[str, Any], host: dict[str, Any]) -> s
     if errors:
         lines += ["", "## Sections that failed", "", *errors]
     lines += ["", "Section run times (s): " + ", ".join(f"{n} {v.get('section_seconds')}" for n, v in s.items() if isinstance(v, dict)),
-              "", f"Sizes: {json.dumps({k: args[k] for k in ('events', 'people', 'state_people', 'timers', 'latency_seconds', 'background_rates', 'envelope_sizes', 'worker_module') if k in args})}", ""]
+              "", f"Flags of the last invocation (sections run alone keep their own sizes, shown above): {json.dumps({k: args[k] for k in ('events', 'people', 'state_people', 'timers', 'latency_seconds', 'background_rates', 'envelope_sizes', 'worker_module') if k in args})}", ""]
     return "\n".join(lines)
 
 

@@ -71,6 +71,8 @@ def parse() -> argparse.Namespace:
                         help="run workers from this module instead of `nudge worker` (bench/experiments)")
     parser.add_argument("--api-module", default=None,
                         help="run the API from this module instead of `nudge api` (bench/experiments)")
+    parser.add_argument("--report-only", action="store_true",
+                        help="rewrite RESULTS.md and latency.png from results.json, measure nothing")
     parser.add_argument("--out", type=Path, default=ROOT / "bench",
                         help="where results.json, RESULTS.md and latency.png go")
     args = parser.parse_args()
@@ -81,6 +83,12 @@ def parse() -> argparse.Namespace:
 
 def main() -> None:
     args = parse()
+    if args.report_only:  # rewrite RESULTS.md and latency.png from results.json, measure nothing
+        from bench import report
+
+        saved = json.loads((args.out / "results.json").read_text())
+        report.write(args.out, saved["sections"], saved.get("args", {}))
+        return
     only = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = sorted(set(only) - set(SECTIONS))
     if unknown:
@@ -105,21 +113,26 @@ def main() -> None:
         )
         # Sections run alone keep the other sections' last figures in the files.
         ctx.results = dict(previous.get("sections", {}))
-        for name in [s for s in SECTIONS if s in only]:
-            ctx.log(f"section {name}...")
-            began = time.monotonic()
-            module = importlib.import_module(f"bench.sections.{name}")
-            try:
-                ctx.results[name] = module.run(ctx)
-            except Exception as exc:  # noqa: BLE001 - one failed section must not lose the others
-                traceback.print_exc()
-                ctx.results[name] = {"error": f"{type(exc).__name__}: {exc}"}
-            ctx.results[name]["section_seconds"] = round(time.monotonic() - began, 1)
-            ctx.results[name]["worker"] = args.worker_module or "nudge worker"
-            if args.api_module:
-                ctx.results[name]["api"] = args.api_module
-            ctx.log(f"section {name} done in {time.monotonic() - began:.0f}s")
-            report.write(out, ctx.results, vars(args) | {"out": str(out)})
+        try:
+            for name in [s for s in SECTIONS if s in only]:
+                ctx.log(f"section {name}...")
+                began = time.monotonic()
+                module = importlib.import_module(f"bench.sections.{name}")
+                try:
+                    ctx.results[name] = module.run(ctx)
+                except Exception as exc:  # noqa: BLE001 - one failed section must not lose the others
+                    traceback.print_exc()
+                    ctx.results[name] = {"error": f"{type(exc).__name__}: {exc}"}
+                ctx.results[name]["section_seconds"] = round(time.monotonic() - began, 1)
+                ctx.results[name]["worker"] = args.worker_module or "nudge worker"
+                if args.api_module:
+                    ctx.results[name]["api"] = args.api_module
+                ctx.log(f"section {name} done in {time.monotonic() - began:.0f}s")
+                report.write(out, ctx.results, vars(args) | {"out": str(out)})
+        finally:
+            held = getattr(ctx, "held", None)
+            if held is not None:  # the state section's deployment, when recovery did not take it
+                held.stop()
     ctx.log(f"done; see {out / 'RESULTS.md'}")
 
 

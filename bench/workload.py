@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from streams.http.publisher import partition_for
+from streams.partitioning import partition_for
 
 PARTITIONS = 4
 DAY = 86400.0

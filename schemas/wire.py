@@ -57,9 +57,17 @@ def encode_command(command: Command) -> bytes:
     return command.model_dump_json().encode()
 
 
-def decode_command(raw: bytes) -> Command:
-    """Parse a command published by the person agent."""
-    return _COMMAND.validate_json(raw)
+def encode_commands(commands: Iterable[Command]) -> bytes:
+    """Several commands as one message: `{"commands": [...]}`."""
+    return b'{"commands":[' + b",".join(encode_command(c) for c in commands) + b"]}"
+
+
+def decode_commands(raw: bytes) -> list[Command]:
+    """The commands of one message: a single command or a `{"commands": [...]}` batch."""
+    data = orjson.loads(raw)
+    if isinstance(data, dict) and "commands" in data:
+        return [_COMMAND.validate_python(item) for item in data["commands"]]
+    return [_COMMAND.validate_python(data)]
 
 
 def _describe(exc: ValidationError) -> str:

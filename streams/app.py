@@ -67,13 +67,32 @@ dead_letter_topic = app.topic(
     partitions=1,
 )
 
+# RocksDB's defaults are per database (64 MiB write buffers x 3, a 2 GiB block cache) and Nudge
+# opens one database per table per partition: cap them, or resident memory grows with the data.
+_ROCKSDB = {
+    "write_buffer_size": 16 * 2**20,
+    "max_write_buffer_number": 2,
+    "block_cache_size": 64 * 2**20,
+}
+
 # person id -> PersonState JSON. One write per person per Kafka message (DESIGN.md, "Speed").
-people = app.Table("people", partitions=settings.partitions, default=None)
+# `bytes` types give the table *and its changelog topic* raw serializers: a worker restoring
+# a partition it has no local state for reads the changelog through that topic's schema.
+people = app.Table(
+    "people",
+    partitions=settings.partitions,
+    default=None,
+    key_type=bytes,
+    value_type=bytes,
+    options=_ROCKSDB,
+)
 # person id -> {timer id: due} JSON; small, so rebuilding the timer index on assignment
 # reads far less than the people table would.
-timers = app.Table("timers", partitions=settings.partitions, default=None)
-# Tables take their serializers from key/value *types* ("json" for anything but a faust
-# Record); set them before first use, when the store and changelog topic are created.
-for _table in (people, timers):
-    _table.key_serializer = "raw"
-    _table.value_serializer = "raw"
+timers = app.Table(
+    "timers",
+    partitions=settings.partitions,
+    default=None,
+    key_type=bytes,
+    value_type=bytes,
+    options=_ROCKSDB,
+)

@@ -3,7 +3,8 @@
 A broadcast sends the template to each segment member (message id = hash(broadcast, person),
 so a rescan after a crash re-emits ids the outbox already has); a re-evaluation sends every
 person a `Reevaluate` input, in envelopes, on their own partition. Progress (and the last key
-done, after a producer flush) goes to PostgreSQL, so a restarted scan resumes there.
+done, once Kafka has acknowledged everything it counts) goes to PostgreSQL, so a restarted
+scan resumes there.
 
 Also: a timer notices new or edited segment definitions and starts one re-evaluation scan for
 them; PostgreSQL (`segment_definitions`) makes sure only one worker does.
@@ -15,8 +16,10 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Awaitable
 from typing import Any
 
+import asyncpg
 import faust
 import orjson
 from faust.types import TP
@@ -41,19 +44,31 @@ broadcasts_topic = app.topic(
     partitions=settings.partitions,
 )
 
-# Save progress this often (people scanned, or seconds), after flushing what was enqueued.
+# Save progress this often (people scanned, or seconds), once what was enqueued is acknowledged.
 _CHECKPOINT_EVERY = 2000
 _CHECKPOINT_SECONDS = 1.0
 # Re-evaluation inputs per envelope (one Kafka message).
 _ENVELOPE = 500
-# Yield to the event loop this often, so the person agent keeps consuming during a scan.
+# Yield to the event loop this often, so the person agent keeps consuming during a scan (and
+# the producer gets a batch of sends at a time rather than one).
 _YIELD_EVERY = 200
+# A scan whose sends or checkpoint failed restarts from its last checkpoint this many times.
+_ATTEMPTS = 5
+_RETRY_SECONDS = 2.0
 
 
 class PartitionNotOwned(RuntimeError):
     """This worker no longer owns the partition (a rebalance); its new owner resumes the scan."""
 
 
+class ScanSendFailed(RuntimeError):
+    """Kafka refused what a scan enqueued; the scan resumes from its last checkpoint."""
+
+
+# One start message at a time, so this worker's partitions are scanned one after another. Not
+# `concurrency=`: Faust's commit skips a single unacknowledged offset between acknowledged ones
+# (consumer._new_offset), so a long scan overtaken by a later start on its partition could be
+# committed unfinished and never resumed after a crash.
 @app.agent(broadcasts_topic)
 async def scan_agent(stream: Any) -> None:
     """Run each partition's scan to its end, one at a time."""
@@ -63,10 +78,24 @@ async def scan_agent(stream: Any) -> None:
         except ValueError as exc:
             log.error("ignored an invalid scan start: %s", exc)
             continue
+        await _run_with_retries(start, event.message.partition)
+
+
+async def _run_with_retries(start: ScanStart, partition: int) -> None:
+    # Bounded: a scan that keeps failing must not hold up the partitions queued behind it.
+    for attempt in range(1, _ATTEMPTS + 1):
         try:
-            await run_scan(start, event.message.partition)
+            await run_scan(start, partition)
+            return
         except PartitionNotOwned as exc:
             log.warning("scan %s stopped: %s", start.id, exc)
+            return
+        except (ScanSendFailed, asyncpg.PostgresError, OSError) as exc:
+            log.warning("scan %s of partition %d failed (attempt %d of %d): %s",
+                        start.id, partition, attempt, _ATTEMPTS, exc)
+            await asyncio.sleep(_RETRY_SECONDS * attempt)
+    log.error("scan %s of partition %d gave up after %d attempts; broadcast_progress shows it "
+              "unfinished, with the last key done", start.id, partition, _ATTEMPTS)
 
 
 def _partition_db(partition: int) -> Any:
@@ -77,6 +106,29 @@ def _partition_db(partition: int) -> Any:
         raise PartitionNotOwned(f"partition {partition} of the people table is not assigned here")
     # Private Faust API: the per-partition DB and the key it keeps its offset under.
     return store._db_for_partition(partition), store.offset_key
+
+
+class _Enqueued:
+    """What a scan handed to the producer since its last checkpoint, until Kafka acknowledges it.
+
+    Straight to the producer, not through `Topic.send`: Faust's per-message bookkeeping there
+    cost more than the scan itself. Nothing waits per message; `settle` waits for them all.
+    """
+
+    def __init__(self) -> None:
+        self._pending: list[Awaitable[Any]] = []
+
+    async def send(self, topic: str, key: bytes, value: bytes, partition: int | None = None) -> None:
+        """Hand one message to the producer (returns once buffered, not acknowledged)."""
+        self._pending.append(await app.producer.send(topic, key, value, partition, None, None))
+
+    async def settle(self) -> None:
+        """Wait until Kafka has acknowledged everything sent so far; ScanSendFailed if it refused any."""
+        pending, self._pending = self._pending, []
+        results = await asyncio.gather(*pending, return_exceptions=True)
+        failed = [r for r in results if isinstance(r, BaseException)]
+        if failed:
+            raise ScanSendFailed(f"{len(failed)} of {len(results)} sends failed: {failed[0]!r}")
 
 
 async def run_scan(start: ScanStart, partition: int) -> PartitionProgress:
@@ -95,12 +147,13 @@ async def run_scan(start: ScanStart, partition: int) -> PartitionProgress:
         if it.valid() and it.key() == resume:
             it.next()
     log.info("scan %s (%s) of partition %d starts after %s", start.id, start.kind, partition, progress.last_key)
+    sends_name, input_name = sends_topic.get_topic_name(), input_topic.get_topic_name()
+    enqueued = _Enqueued()
     began, last_checkpoint, since_checkpoint = time.monotonic(), time.monotonic(), 0
     enqueued_here = 0
     envelope: list[Input] = []
-    while True:
-        if not it.valid():
-            break
+    # Bounded by the partition's size: the iterator only moves forward.
+    while it.valid():
         key, value = it.key(), it.value()
         it.next()
         if key == offset_key or not value:
@@ -108,11 +161,10 @@ async def run_scan(start: ScanStart, partition: int) -> PartitionProgress:
         progress.scanned += 1
         since_checkpoint += 1
         person = key.decode()
-        now = time.time()
         if start.kind == "reevaluate":
-            envelope.append(Reevaluate(person=person, at=now, reason=start.reason or start.id))
+            envelope.append(Reevaluate(person=person, at=time.time(), reason=start.reason or start.id))
             if len(envelope) >= _ENVELOPE:
-                await _send_envelope(envelope, partition)
+                await enqueued.send(input_name, envelope[0].person.encode(), encode_envelope(envelope), partition)
                 progress.enqueued += len(envelope)
                 enqueued_here += len(envelope)
                 envelope = []
@@ -120,9 +172,9 @@ async def run_scan(start: ScanStart, partition: int) -> PartitionProgress:
             assert start.segment is not None
             raw = orjson.loads(value)
             if is_member(raw, start.segment):
-                command = broadcast_send(PersonState.model_validate(raw), start, now)
+                command = broadcast_send(PersonState.model_validate(raw), start, time.time())
                 if command is not None:
-                    await sends_topic.send(key=command.message_id.encode(), value=encode_command(command))
+                    await enqueued.send(sends_name, command.message_id.encode(), encode_command(command))
                     progress.enqueued += 1
                     enqueued_here += 1
         if start.rate and enqueued_here:
@@ -134,37 +186,29 @@ async def run_scan(start: ScanStart, partition: int) -> PartitionProgress:
             await asyncio.sleep(0)
         if since_checkpoint >= _CHECKPOINT_EVERY or time.monotonic() - last_checkpoint >= _CHECKPOINT_SECONDS:
             if envelope:
-                await _send_envelope(envelope, partition)
+                await enqueued.send(input_name, envelope[0].person.encode(), encode_envelope(envelope), partition)
                 progress.enqueued += len(envelope)
+                enqueued_here += len(envelope)
                 envelope = []
             progress.last_key = person
-            await _checkpoint(pool, start, partition, progress)
+            # What the checkpoint counts must be in Kafka before the key moves past it.
+            await enqueued.settle()
+            await save_progress(pool, start.id, partition, progress)
             last_checkpoint, since_checkpoint = time.monotonic(), 0
             # A rebalance may have moved the partition away while we slept.
             _partition_db(partition)
     if envelope:
-        await _send_envelope(envelope, partition)
+        await enqueued.send(input_name, envelope[0].person.encode(), encode_envelope(envelope), partition)
         progress.enqueued += len(envelope)
     progress.done = True
-    await _checkpoint(pool, start, partition, progress)
+    await enqueued.settle()
+    await save_progress(pool, start.id, partition, progress)
     elapsed = time.monotonic() - began
     log.info(
         "scan %s of partition %d done: %d scanned, %d enqueued in %.1fs",
         start.id, partition, progress.scanned, progress.enqueued, elapsed,
     )
     return progress
-
-
-async def _send_envelope(inputs: list[Input], partition: int) -> None:
-    await input_topic.send(
-        key=inputs[0].person.encode(), value=encode_envelope(inputs), partition=partition
-    )
-
-
-async def _checkpoint(pool: Any, start: ScanStart, partition: int, progress: PartitionProgress) -> None:
-    # What the checkpoint counts must be in Kafka before the key moves past it.
-    await app.producer.flush()
-    await save_progress(pool, start.id, partition, progress)
 
 
 def _definitions() -> dict[str, str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import defaultdict
 from typing import Any
 
 import orjson
@@ -21,7 +22,14 @@ from agents.person.timer_index import TimerIndex
 from schemas.commands import CallWebhook, Command, EmitInput, SendEmail
 from schemas.inputs import Input, Wake
 from schemas.person import PersonState
-from schemas.wire import InvalidInput, decode_inputs, encode_command, encode_input
+from streams.partitioning import partition_for
+from schemas.wire import (
+    InvalidInput,
+    decode_inputs,
+    encode_commands,
+    encode_envelope,
+    encode_input,
+)
 from streams.app import (
     app,
     dead_letter_topic,
@@ -35,6 +43,9 @@ from streams.app import (
 
 log = logging.getLogger(__name__)
 
+# A burst of due timers travels as envelopes, not one Kafka message per wake.
+WAKES_PER_ENVELOPE = 500
+
 timer_index = TimerIndex()
 engine_config = EngineConfig(history_limit=settings.history_limit)
 
@@ -43,10 +54,13 @@ engine_config = EngineConfig(history_limit=settings.history_limit)
 async def person_agent(stream: Any) -> None:
     """Apply every input, in order, to its person's state."""
     async for event in stream.events():
-        await apply_message(event.message.offset, event.key, event.value)
+        message = event.message
+        await apply_message(message.partition, message.offset, event.key, event.value)
 
 
-async def apply_message(offset: int, key: bytes | None, value: bytes | None) -> None:
+async def apply_message(
+    partition: int, offset: int, key: bytes | None, value: bytes | None
+) -> None:
     """Apply the inputs of one Kafka message; each touched person is written once."""
     try:
         inputs = decode_inputs(value)
@@ -77,7 +91,7 @@ async def apply_message(offset: int, key: bytes | None, value: bytes | None) -> 
         commands.extend(new_commands)
     for person, state in touched.items():
         store_state(person, state)
-    await publish(commands)
+    await publish(commands, partition)
 
 
 def load_state(person: str) -> PersonState | None:
@@ -105,20 +119,28 @@ def store_state(person: str, state: PersonState | None) -> None:
     timer_index.set_person(person, state.timers)
 
 
-async def publish(commands: list[Command]) -> None:
-    """Send each command to the topic of whoever carries it out."""
+async def publish(commands: list[Command], partition: int) -> None:
+    """Send the commands of one input message, batched: Faust's cost is per Kafka message.
+
+    Read-model commands stay on the input's partition number, so each person's snapshots
+    reach PostgreSQL in order.
+    """
+    sends = [c for c in commands if isinstance(c, (SendEmail, CallWebhook))]
+    projections = [
+        c for c in commands if not isinstance(c, (SendEmail, CallWebhook, EmitInput))
+    ]
+    if sends:
+        await sends_topic.send(key=sends[0].person.encode(), value=encode_commands(sends))
+    if projections:
+        await projections_topic.send(
+            key=projections[0].person.encode(),
+            value=encode_commands(projections),
+            partition=partition,
+        )
     for command in commands:
-        if isinstance(command, SendEmail):
-            await sends_topic.send(key=command.message_id.encode(), value=encode_command(command))
-        elif isinstance(command, CallWebhook):
-            await sends_topic.send(key=command.call_id.encode(), value=encode_command(command))
-        elif isinstance(command, EmitInput):
+        if isinstance(command, EmitInput):
             await input_topic.send(
                 key=command.input.person.encode(), value=encode_input(command.input)
-            )
-        else:  # JourneyEvent, Activity, PersonSnapshot: read models in PostgreSQL
-            await projections_topic.send(
-                key=command.person.encode(), value=encode_command(command)
             )
 
 
@@ -149,10 +171,17 @@ async def rebuild_timer_index() -> None:
 
 @app.timer(interval=settings.timer_tick_seconds)
 async def fire_due_timers() -> None:
-    """Publish a wake input for every timer that has fallen due."""
+    """Publish a wake input for every timer that has fallen due, one envelope per partition."""
+    by_partition: dict[int, list[Input]] = defaultdict(list)
     for person, timer_id, due in timer_index.pop_due(time.time()):
-        wake: Input = Wake(person=person, at=due, timer_id=timer_id, due=due)
-        await input_topic.send(key=person.encode(), value=encode_input(wake))
+        wake = Wake(person=person, at=due, timer_id=timer_id, due=due)
+        by_partition[partition_for(person, settings.partitions)].append(wake)
+    for partition, wakes in by_partition.items():
+        for start in range(0, len(wakes), WAKES_PER_ENVELOPE):
+            chunk = wakes[start : start + WAKES_PER_ENVELOPE]
+            await input_topic.send(
+                key=chunk[0].person.encode(), value=encode_envelope(chunk), partition=partition
+            )
 
 
 @app.timer(interval=2.0)

@@ -12,7 +12,7 @@ from typing import Any
 from agents.projector.store import write_batch
 from agents.sender import outbox
 from schemas.commands import Activity, JourneyEvent, PersonSnapshot
-from schemas.wire import decode_command
+from schemas.wire import decode_commands
 from streams.app import app, projections_topic, settings
 from streams.database import get_pool
 
@@ -21,7 +21,7 @@ from streams.database import get_pool
 async def projector_agent(stream: Any) -> None:
     """Record each batch: journey events, then activity and snapshots in their order."""
     async for batch in stream.take(1000, within=0.05):
-        commands = [decode_command(raw) for raw in batch]
+        commands = [c for raw in batch for c in decode_commands(raw)]
         pool = await get_pool(settings)
         events = [c for c in commands if isinstance(c, JourneyEvent)]
         if events:

@@ -18,7 +18,7 @@ from agents.sender.dead_letter import DeadLetter
 from agents.sender.smtp import SmtpPool
 from schemas.commands import CallWebhook, SendEmail
 from schemas.inputs import Delivery
-from schemas.wire import decode_command, encode_input
+from schemas.wire import decode_commands, encode_input
 from streams.app import app, dead_letter_topic, input_topic, sends_topic, settings
 from streams.database import get_pool
 from streams.file_watch import Fingerprint, fingerprint
@@ -33,8 +33,7 @@ async def sender_agent(stream: Any) -> None:
     """Insert each batch of send commands into the outbox; start webhook calls."""
     async for batch in stream.take(500, within=0.01):
         emails: list[SendEmail] = []
-        for raw in batch:
-            command = decode_command(raw)
+        for command in (c for raw in batch for c in decode_commands(raw)):
             if isinstance(command, SendEmail):
                 emails.append(command)
             elif isinstance(command, CallWebhook):

@@ -15,7 +15,7 @@ from typing import Any
 import asyncpg
 
 from bench import workload
-from bench.harness import BenchError, Deployment, end_offsets, produce
+from bench.harness import BenchError, Deployment, end_offsets, produce, rss_bytes
 
 
 async def outbox_count(database_url: str) -> int:
@@ -65,8 +65,8 @@ def run(ctx: Any) -> dict[str, Any]:
         armed_before_due = round(due - time.time() - (time.monotonic() - armed), 1)
         ctx.log(f"timers: {count} armed {armed_before_due}s before due")
         result = asyncio.run(follow(deployment, due, count, timeout=600))
-        rss = int([l for l in open(f"/proc/{worker.worker.pid}/status") if l.startswith("VmRSS")][0].split()[1])
-        result.update(timers=count, armed_before_due_s=armed_before_due, worker_rss_mib=round(rss / 1024, 1),
+        rss = rss_bytes(worker.worker.pid)[0]
+        result.update(timers=count, armed_before_due_s=armed_before_due, worker_rss_mib=round(rss / 2**20, 1),
                       fired_per_s=round(count / result["sends_all"], 1) if result["sends_all"] > 0 else None)
         ctx.log(f"timers: all {count} fired {result['sends_all']}s after due, outbox {result.get('outbox_all')}s")
         return result

@@ -14,15 +14,10 @@ from collections import defaultdict
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
-from aiokafka.partitioner import murmur2
 
 from schemas.inputs import Input
 from schemas.wire import encode_envelope
-
-
-def partition_for(person: str, partitions: int) -> int:
-    """The partition Kafka's default partitioner gives the key `person`."""
-    return (murmur2(person.encode()) & 0x7FFFFFFF) % partitions
+from streams.partitioning import partition_for
 
 
 async def ensure_topic(bootstrap: str, topic: str, partitions: int) -> int:

@@ -116,3 +116,20 @@ def test_a_worker_killed_after_sending_does_not_send_again_on_restart(nudge, inb
     wait_for(lambda: len(inbox.received) >= 2, 60, what="the thank-you email after the restart")
     time.sleep(2)
     assert sorted(m.message["Subject"] for m in inbox.received) == ["Thanks for order o-9", "Welcome, Dee!"]
+
+
+def test_a_worker_with_an_empty_data_dir_restores_people_from_the_changelog(nudge, inbox, tmp_path):
+    nudge.request("PUT", "/api/v1/customers/eve", {"email": "eve@example.com", "first_name": "Eve"})
+    nudge.request("POST", "/api/v1/customers/eve/events", {"name": "signed_up", "data": {"plan": "pro"}})
+    wait_for(lambda: inbox.received, 30, what="the welcome email")
+    nudge.kill_worker()
+
+    # A replaced machine: the new worker has no local RocksDB state at all.
+    nudge.env["NUDGE_DATA_DIR"] = str(tmp_path / "empty-data-dir")
+    nudge.start_worker()
+    # Welcome is once per person: a restored state knows eve already had it.
+    nudge.request("POST", "/api/v1/customers/eve/events", {"name": "signed_up", "data": {"plan": "pro"}})
+    nudge.request("POST", "/api/v1/customers/eve/events", {"name": "purchased", "id": "p1", "data": {"order_id": "o-7"}})
+    wait_for(lambda: len(inbox.received) >= 2, 60, what="the thank-you email from the new worker")
+    time.sleep(2)
+    assert sorted(m.message["Subject"] for m in inbox.received) == ["Thanks for order o-7", "Welcome, Eve!"]

@@ -2,7 +2,7 @@
 
 from aiokafka.partitioner import DefaultPartitioner
 
-from streams.http.publisher import partition_for
+from streams.partitioning import partition_for
 
 
 def test_partition_for_matches_the_default_partitioner():

@@ -74,7 +74,7 @@ def targets(s: dict[str, Any]) -> list[tuple[str, str, str]]:
     lat = _get(s, "latency") or {}
     if "p99_ms" in lat:
         rate = lat["load"]["background_events_per_s"]
-        rows.append((f"p99 event → SMTP < 1 s at 1,000 events/s", f"{_fmt(lat['p99_ms'])} ms at {_fmt(rate)} events/s",
+        rows.append(("p99 event → SMTP < 1 s at 1,000 events/s", f"{_fmt(lat['p99_ms'])} ms at {_fmt(rate)} events/s",
                      "met" if lat["p99_ms"] < 1000 and rate >= 950 else "missed"))
     st = _get(s, "state") or {}
     if "worker_rss_mib" in st:
@@ -98,8 +98,7 @@ def markdown(s: dict[str, Any], args: dict[str, Any], host: dict[str, Any]) -> s
              f"Machine: {host['cpu']}, {host['cores']} cores, {host['memory_gib']} GiB; Python {host['python']}, "
              f"Kafka {host['kafka']} (KRaft, one broker, local), Faust {host['faust']}; "
              f"load average when written {host['load_average']}.",
-             "What the figures mean, the profiles and the proposed fixes: `docs/performance.md`; figures of the "
-             "experiment workers: `bench/experiments/results-*/`.",
+             "What the figures mean, the profiles and the fixes: `docs/performance.md`.",
              "Workers: " + ", ".join(sorted({f"{n}: {v.get('worker', 'nudge worker')}" for n, v in s.items() if isinstance(v, dict)})) + ".", "",
              "## Targets", "", "| target | measured | |", "|---|---|---|"]
     lines += [f"| {t} | {m} | {ok} |" for t, m, ok in targets(s)]

@@ -5,8 +5,9 @@
 One worker (no API) with its own app id, topics, database and data dir. Identifies go straight
 to the input topic in envelopes (`InputPublisher`). `--people` people are in the segment and
 `--others` (default a tenth as many) are not. A first broadcast runs undisturbed; with
-`--kill-at F`, a second one is interrupted by SIGKILL once F of its outbox rows are in, and the
-worker restarted. Each must end with exactly one outbox row per member and none for the others.
+`--kill-at F`, a second one is interrupted by SIGKILL once F of its outbox rows are in (or,
+with `--kill-when scanned`, once its checkpoints count F of the people scanned), and the worker
+restarted. Each must end with exactly one outbox row per member and none for the others.
 Delivery is parked (a relay nobody listens on, one message per thousand seconds): only outbox
 rows count here.
 """

@@ -22,7 +22,7 @@ from aiosmtpd.controller import Controller
 
 from bench.workload import Message
 from deploy.local import kafka, postgres
-from deploy.local.runner import NudgeProcesses, free_port, nudge_env, wait_for
+from deploy.local.runner import NudgeProcesses, delete_topics, free_port, nudge_env, wait_for
 from streams.http.publisher import ensure_topic
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -268,6 +268,8 @@ class Deployment:
         if drop_database:
             postgres.drop_database(self.database)
             shutil.rmtree(self.root, ignore_errors=True)
+            # Thousands of leftover partitions slow the broker, and every later figure with it.
+            delete_topics(BOOTSTRAP, self.app_id)
 
 
 class _Processes(NudgeProcesses):

@@ -13,9 +13,12 @@ import time
 from typing import Any
 
 import asyncpg
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bench import workload
-from bench.harness import BenchError, Deployment, end_offsets, produce, rss_bytes
+from bench.harness import BOOTSTRAP, BenchError, Deployment, end_offsets, produce, rss_bytes
+from schemas.commands import SendEmail
+from schemas.wire import decode_commands
 
 
 async def outbox_count(database_url: str) -> int:
@@ -27,23 +30,43 @@ async def outbox_count(database_url: str) -> int:
 
 
 async def follow(deployment: Deployment, due: float, count: int, timeout: float) -> dict[str, Any]:
-    """Poll the sends topic and the outbox from `due` until both hold `count` timer sends."""
+    """Read the sends topic and poll the outbox from `due` until both hold `count` timer sends.
+
+    The agent batches the sends of one input message into one Kafka message, so the commands
+    are counted, not the messages.
+    """
     await asyncio.sleep(max(0.0, due - time.time() - 0.5))
-    base = sum((await end_offsets(deployment.sends_topic)).values())
-    marks: dict[str, float] = {}
-    series: list[tuple[float, int]] = []
-    deadline = time.time() + timeout
-    while time.time() < deadline and "outbox_all" not in marks:
-        sent = sum((await end_offsets(deployment.sends_topic)).values()) - base
-        now = time.time()
-        series.append((round(now - due, 2), sent))
-        if sent > 0:
-            marks.setdefault("first_send", now)
-        if sent >= count:
-            marks.setdefault("sends_all", now)
-            if await outbox_count(deployment.database_url) >= count:
-                marks["outbox_all"] = time.time()
-        await asyncio.sleep(0.2)
+    starts = await end_offsets(deployment.sends_topic)
+    consumer = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(deployment.sends_topic, p) for p in starts]
+        consumer.assign(partitions)
+        for tp in partitions:
+            consumer.seek(tp, starts[tp.partition])
+        marks: dict[str, float] = {}
+        series: list[tuple[float, int]] = []
+        sent = 0
+        deadline = time.time() + timeout
+        while time.time() < deadline and "outbox_all" not in marks:
+            batches = await consumer.getmany(timeout_ms=200)
+            sent += sum(
+                1
+                for records in batches.values()
+                for record in records
+                for command in decode_commands(record.value)
+                if isinstance(command, SendEmail) and command.template == "bench_timer"
+            )
+            now = time.time()
+            series.append((round(now - due, 2), sent))
+            if sent > 0:
+                marks.setdefault("first_send", now)
+            if sent >= count:
+                marks.setdefault("sends_all", now)
+                if await outbox_count(deployment.database_url) >= count:
+                    marks["outbox_all"] = time.time()
+    finally:
+        await consumer.stop()
     if "sends_all" not in marks:
         raise BenchError(f"only {series[-1][1]} of {count} timer sends within {timeout:.0f}s of due")
     return {name: round(at - due, 2) for name, at in marks.items()} | {"series": series[::5]}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import os
@@ -174,3 +175,21 @@ def text_of(message: Any) -> str:
     """The plain-text part of a received email.message.EmailMessage."""
     part = message.get_body(preferencelist=("plain",))
     return part.get_content() if part is not None else ""
+
+
+def delete_topics(bootstrap: str, app_id: str) -> int:
+    """Delete every topic of one deployment (`<app_id>-*`), so test runs leave no partitions behind."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    async def run() -> int:
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+        await admin.start()
+        try:
+            names = [t for t in await admin.list_topics() if t.startswith(f"{app_id}-")]
+            if names:
+                await admin.delete_topics(names)
+            return len(names)
+        finally:
+            await admin.close()
+
+    return asyncio.run(run())

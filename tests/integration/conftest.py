@@ -16,7 +16,7 @@ import asyncpg
 import pytest
 from aiosmtpd.controller import Controller
 
-from deploy.local.runner import NudgeProcesses, nudge_env
+from deploy.local.runner import NudgeProcesses, delete_topics, nudge_env
 
 
 @pytest.fixture(scope="session")
@@ -174,3 +174,4 @@ def start_nudge(
     yield start
     for processes in started:
         processes.stop()
+        delete_topics(kafka_bootstrap, processes.settings.app_id)

@@ -34,3 +34,13 @@ async def close_pool() -> None:
     if _pool is not None:
         await _pool.close()
         _pool = None
+
+
+async def cli_pool(settings: Settings) -> asyncpg.Pool:
+    """The shared pool for a CLI command: an unreachable database is a clean command error."""
+    import click
+
+    try:
+        return await get_pool(settings)
+    except DatabaseUnavailable as exc:
+        raise click.ClickException(str(exc)) from exc

@@ -29,12 +29,9 @@ async def _show(
     as_json: bool, interval: float,
 ) -> None:
     from agents.projector import queries
-    from streams.database import DatabaseUnavailable, close_pool, get_pool
+    from streams.database import cli_pool, close_pool
 
-    try:
-        pool = await get_pool(settings)
-    except DatabaseUnavailable as exc:
-        raise click.ClickException(str(exc)) from exc
+    pool = await cli_pool(settings)
     try:
         latest = await queries.recent_activity(pool, person=person, kind=kind, limit=limit)
         if as_json and not follow:

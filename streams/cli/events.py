@@ -29,12 +29,9 @@ def catalog_rows(events: list[CatalogEvent]) -> list[tuple[str, ...]]:
 
 async def _catalog(settings: Settings) -> list[CatalogEvent]:
     from agents.projector import queries
-    from streams.database import DatabaseUnavailable, close_pool, get_pool
+    from streams.database import cli_pool, close_pool
 
-    try:
-        pool = await get_pool(settings)
-    except DatabaseUnavailable as exc:
-        raise click.ClickException(str(exc)) from exc
+    pool = await cli_pool(settings)
     try:
         return await queries.event_catalog(pool)
     finally:

@@ -21,21 +21,14 @@ def _iso(t: float | None) -> str:
 
 
 def _with_pool(work: Callable[[Any], Awaitable[T]]) -> T:
-    import asyncpg
-
-    settings = Settings.from_env()
+    from streams.database import cli_pool, close_pool
 
     async def run() -> T:
-        try:
-            pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=1)
-        except (OSError, asyncpg.PostgresError) as exc:
-            raise click.ClickException(
-                f"cannot connect to PostgreSQL (NUDGE_DATABASE_URL): {exc}"
-            ) from exc
+        pool = await cli_pool(Settings.from_env())
         try:
             return await work(pool)
         finally:
-            await pool.close()
+            await close_pool()
 
     return asyncio.run(run())
 

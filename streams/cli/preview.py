@@ -29,22 +29,16 @@ def _json_object(value: str | None, option: str) -> dict[str, Any]:
 
 
 async def _attributes_of(settings: Settings, person: str) -> tuple[dict[str, Any], str | None]:
-    import asyncpg
-
     from agents.sender.people import PeopleTableMissing, person_profile
+    from streams.database import cli_pool, close_pool
 
-    try:
-        pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=1)
-    except (OSError, asyncpg.PostgresError) as exc:
-        raise click.ClickException(
-            f"cannot connect to PostgreSQL (NUDGE_DATABASE_URL): {exc}"
-        ) from exc
+    pool = await cli_pool(settings)
     try:
         profile = await person_profile(pool, person)
     except PeopleTableMissing as exc:
         raise click.ClickException(str(exc)) from exc
     finally:
-        await pool.close()
+        await close_pool()
     if profile is None:
         raise click.ClickException(f"no person {person!r} in the people projection")
     return profile.attributes, profile.email

@@ -24,6 +24,7 @@ from bench.workload import Message
 from deploy.local import kafka, postgres
 from deploy.local.runner import NudgeProcesses, delete_topics, free_port, nudge_env, wait_for
 from streams.http.publisher import ensure_topic
+from streams.settings import Settings
 
 BENCH_DIR = Path(__file__).resolve().parent
 CAMPAIGNS = BENCH_DIR / "campaigns"
@@ -221,11 +222,11 @@ class Deployment:
 
     @property
     def input_topic(self) -> str:
-        return f"{self.app_id}-input"
+        return Settings.from_env(self.env).input_topic
 
     @property
     def sends_topic(self) -> str:
-        return f"{self.app_id}-sends"
+        return Settings.from_env(self.env).sends_topic
 
     def start_worker(self, fresh_data: bool = True, timeout: float = 180.0) -> NudgeProcesses:
         """Start one more worker with its own data dir and web port; wait for Faust's Ready."""

@@ -73,6 +73,8 @@ class InputPublisher:
             max_request_size=4 * 1024 * 1024,
         )
         await self._producer.start()
+        # Wait for the new topic's metadata here, not inside the first request's deadline.
+        await self._producer.partitions_for(self._topic)
 
     async def stop(self) -> None:
         """Flush what is pending, then disconnect."""

@@ -247,6 +247,16 @@ Condition = Annotated[
 ]
 
 
+def _inline_condition(value: Any, option: str) -> Any:
+    """`{<condition>, option: X}` is the short form of `{condition: {...}, option: X}`."""
+    if isinstance(value, dict) and "condition" not in value:
+        shaped: dict[str, Any] = {"condition": {k: v for k, v in value.items() if k != option}}
+        if option in value:
+            shaped[option] = value[option]
+        return shaped
+    return value
+
+
 class Goal(_Spec):
     """A conversion: `condition` holds within `within` of entry (no `within`: while it runs).
 
@@ -260,13 +270,7 @@ class Goal(_Spec):
     @model_validator(mode="before")
     @classmethod
     def _inline(cls, value: Any) -> Any:
-        if isinstance(value, dict) and "condition" not in value:
-            rest = {k: v for k, v in value.items() if k != "within"}
-            shaped: dict[str, Any] = {"condition": rest}
-            if "within" in value:
-                shaped["within"] = value["within"]
-            return shaped
-        return value
+        return _inline_condition(value, "within")
 
 
 # --- triggers ----------------------------------------------------------------------------
@@ -377,14 +381,7 @@ class WaitUntilSpec(_Spec):
     @model_validator(mode="before")
     @classmethod
     def _inline(cls, value: Any) -> Any:
-        # `{event: X, since: entry, max: 3d}` is the short form of `{condition: {...}, max: 3d}`.
-        if isinstance(value, dict) and "condition" not in value:
-            rest = {k: v for k, v in value.items() if k != "max"}
-            shaped: dict[str, Any] = {"condition": rest}
-            if "max" in value:
-                shaped["max"] = value["max"]
-            return shaped
-        return value
+        return _inline_condition(value, "max")
 
 
 class WaitUntilStep(_Spec):

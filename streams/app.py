@@ -46,26 +46,14 @@ def _raw() -> faust.Schema:
     )
 
 
-input_topic = app.topic(
-    settings.input_topic,
-    schema=_raw(),
-    partitions=settings.partitions,
-)
-sends_topic = app.topic(
-    settings.sends_topic,
-    schema=_raw(),
-    partitions=settings.partitions,
-)
-projections_topic = app.topic(
-    settings.projections_topic,
-    schema=_raw(),
-    partitions=settings.partitions,
-)
-dead_letter_topic = app.topic(
-    settings.dead_letter_topic,
-    schema=_raw(),
-    partitions=1,
-)
+def _raw_topic(name: str, partitions: int) -> faust.TopicT:
+    return app.topic(name, schema=_raw(), partitions=partitions)
+
+
+input_topic = _raw_topic(settings.input_topic, settings.partitions)
+sends_topic = _raw_topic(settings.sends_topic, settings.partitions)
+projections_topic = _raw_topic(settings.projections_topic, settings.partitions)
+dead_letter_topic = _raw_topic(settings.dead_letter_topic, 1)
 
 # RocksDB's defaults are per database (64 MiB write buffers x 3, a 2 GiB block cache) and Nudge
 # opens one database per table per partition: cap them, or resident memory grows with the data.

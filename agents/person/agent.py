@@ -70,10 +70,16 @@ async def apply_message(
     wall = time.time()
     campaigns = campaign_source.current
     touched: dict[str, PersonState | None] = {}
+    # Each person's timers as stored before this message: the `timers` table mirrors them.
+    stored_timers: dict[str, dict[str, float]] = {}
     commands: list[Command] = []
     for index, item in enumerate(inputs):
         position = (offset, index)
-        state = touched[item.person] if item.person in touched else load_state(item.person)
+        if item.person in touched:
+            state = touched[item.person]
+        else:
+            state = load_state(item.person)
+            stored_timers[item.person] = dict(state.timers) if state is not None else {}
         if state is not None and state.last_position is not None and tuple(
             state.last_position
         ) >= position:
@@ -90,7 +96,7 @@ async def apply_message(
         touched[item.person] = new_state
         commands.extend(new_commands)
     for person, state in touched.items():
-        store_state(person, state)
+        store_state(person, state, stored_timers[person])
     await publish(commands, partition)
 
 
@@ -100,18 +106,19 @@ def load_state(person: str) -> PersonState | None:
     return PersonState.model_validate_json(raw) if raw else None
 
 
-def store_state(person: str, state: PersonState | None) -> None:
-    """Write the person (or erase them), and keep `timers` and the index in step."""
+def store_state(
+    person: str, state: PersonState | None, stored_timers: dict[str, float]
+) -> None:
+    """Write the person (or erase them); write `timers` only when they changed, and the index."""
     key = person.encode()
     if state is None:
         people.pop(key, None)
-        if timers.get(key) is not None:
+        if stored_timers:
             timers.pop(key, None)
         timer_index.set_person(person, {})
         return
     people[key] = state.model_dump_json(exclude_defaults=True).encode()
-    stored = timers.get(key)
-    if (orjson.loads(stored) if stored else {}) != state.timers:
+    if stored_timers != state.timers:
         if state.timers:
             timers[key] = orjson.dumps(state.timers)
         else:

@@ -66,11 +66,17 @@ class CallWebhook(BaseModel):
     decided_at: float
 
 
-JourneyEventKind = Literal["entered", "completed", "exited", "converted"]
+JourneyEventKind = Literal["entered", "completed", "exited", "converted", "step"]
 
 
 class JourneyEvent(BaseModel):
-    """A journey metric: one row per (journey, kind), so counting them is idempotent."""
+    """A journey metric and its provenance.
+
+    `entered`, `completed`, `exited` and `converted` happen once per journey (one row per
+    journey and kind, so counting them is idempotent); `step` is one per step taken (one row
+    per journey and step path). `position` and `resume_at` say where the journey waits after
+    this event, so a read model can show the people at each step and their next wake-up.
+    """
 
     model_config = ConfigDict(frozen=True)
 
@@ -82,6 +88,15 @@ class JourneyEvent(BaseModel):
     journey_id: str
     at: float
     reason: str = ""
+    # The step this event is about, as a path ("2.0.1"), and its kind (send, wait, branch...).
+    step: str | None = None
+    step_kind: str | None = None
+    # Provenance: for a branch or split, the condition and the values it saw; for an exit,
+    # the condition that held; for a send, the template and message id.
+    detail: dict[str, Any] = Field(default_factory=dict)
+    # Where the journey is after this event (None once it has ended) and its next wake-up.
+    position: str | None = None
+    resume_at: float | None = None
 
 
 class Activity(BaseModel):
@@ -101,6 +116,9 @@ class Activity(BaseModel):
     event_name: str | None = None
     event_type: str | None = None
     event_data: dict[str, Any] | None = None
+    # The input itself, as producers write it to the input topic (`nudge activity --export`
+    # writes these back out as a replayable JSONL file).
+    input: dict[str, Any] | None = None
 
 
 class PersonSnapshot(BaseModel):

@@ -136,6 +136,24 @@ class SegmentMembership(_Input):
     member: bool = True
 
 
+class BroadcastSend(_Input):
+    """A broadcast reached this person: send `template` if they may get it now.
+
+    The broadcast scan emits one per person of a partition (in envelopes); the person agent
+    checks segment membership, suppression and subscription, records the message in the
+    person's history and emits the `SendEmail`. The scan never reads person state.
+    """
+
+    kind: Literal["broadcast_send"] = "broadcast_send"
+    broadcast_id: str = Field(min_length=1)
+    campaign_id: str = Field(min_length=1)
+    campaign_version: str | None = None
+    template: str = Field(min_length=1)
+    # Only members of this segment get it (None: everyone the scan reaches).
+    segment: str | None = None
+    transactional: bool = False
+
+
 class Reevaluate(_Input):
     """Re-evaluate the person's segments now (sent by a backfill after definitions change)."""
 
@@ -156,6 +174,7 @@ Input = Annotated[
         MergeInto,
         Absorb,
         SegmentMembership,
+        BroadcastSend,
         Reevaluate,
     ],
     Field(discriminator="kind"),

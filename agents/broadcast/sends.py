@@ -4,15 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from agents.person.ids import digest
+from agents.person.ids import broadcast_message_id
 from schemas.broadcasts import ScanStart
 from schemas.commands import RenderContext, SendEmail
 from schemas.person import PersonState
-
-
-def broadcast_message_id(broadcast: str, person: str) -> str:
-    """hash(broadcast, person): a rescan after a crash re-emits the same id, which the outbox skips."""
-    return digest("broadcast", broadcast, person, size=32)
 
 
 def is_member(raw: dict[str, Any], segment: str) -> bool:

@@ -9,6 +9,7 @@ triggers, journeys. Timers are data: `state.timers` is recomputed at the end of 
 from __future__ import annotations
 
 from agents.person.campaign_set import CampaignSet
+from agents.person.broadcasts import send_broadcast
 from agents.person.computed import apply_event
 from agents.person.conditions import earliest
 from agents.person.config import EngineConfig
@@ -24,6 +25,7 @@ from schemas.commands import Command, EmitInput, JourneyEvent
 from schemas.history import EventAggregate, EventRecord
 from schemas.inputs import (
     Absorb,
+    BroadcastSend,
     Delete,
     Delivery,
     Devices,
@@ -43,7 +45,7 @@ from schemas.person import Device, PersonState
 _DEFAULT_CONFIG = EngineConfig()
 
 # Inputs that only mean something for a person who already exists.
-_NEEDS_PERSON = (Wake, Delivery, Reevaluate, MergeInto, Unsubscribe)
+_NEEDS_PERSON = (Wake, Delivery, Reevaluate, MergeInto, Unsubscribe, BroadcastSend)
 
 
 def decide(
@@ -216,6 +218,8 @@ def _apply(d: Decision, input: Input, now: float, is_new: bool) -> list[Hit]:
             state.segments.pop(input.segment, None)
     elif isinstance(input, Absorb):
         fold(d, PersonState.model_validate(input.state), now)
+    elif isinstance(input, BroadcastSend):
+        send_broadcast(d, input, now)
     return []
 
 

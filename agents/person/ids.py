@@ -31,6 +31,11 @@ def call_id(person: str, campaign: str, journey: str, path: list[int]) -> str:
     return digest("webhook", person, campaign, journey, path_text(path), size=32)
 
 
+def broadcast_message_id(broadcast: str, person: str) -> str:
+    """hash(broadcast, person): a rescan after a crash re-emits the same id, which the outbox skips."""
+    return digest("broadcast", broadcast, person, size=32)
+
+
 def cohort_point(person: str, campaign: str, path: list[int]) -> float:
     """A point in [0, 100) fixed per person, campaign and random step: the person's cohort."""
     return int(digest("cohort", person, campaign, path_text(path), size=12), 16) / 16**12 * 100

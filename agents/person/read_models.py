@@ -11,6 +11,7 @@ from typing import Any
 from schemas.commands import Activity, Command, JourneyEvent, PersonSnapshot, SendEmail
 from schemas.inputs import (
     Absorb,
+    BroadcastSend,
     Delivery,
     Devices,
     Identify,
@@ -72,6 +73,8 @@ def _what(input: Input) -> str:
         return f"merged into {input.into}"
     if isinstance(input, Wake):
         return "timer"
+    if isinstance(input, BroadcastSend):
+        return f"broadcast {input.broadcast_id}"
     if isinstance(input, Reevaluate):
         return "re-evaluated" + (f" ({input.reason})" if input.reason else "")
     return input.kind

@@ -1,86 +1,122 @@
-"""The Faust app, its topics and its tables, configured from `Settings`.
+"""The Faust app, its topics and its tables, built from `Settings` by `build_app`.
 
-Agents live in `agents/*/agent.py` and attach to the objects defined here. All topics that feed
-the `people` and `timers` tables are co-partitioned: keyed by person id, same partition count.
+Nothing is created at import: `build_app(settings)` returns a `Runtime` holding the app and
+everything agents attach to, and each agent module's `register(runtime)` adds its agents and
+timers (`streams/worker.py` wires them). All topics that feed the `people` table are
+co-partitioned with it: keyed by person id, same partition count.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import faust
+from faust.types import TopicT
+from faust.types.tables import TableT
 
 from streams.settings import Settings
 
-settings = Settings.from_env()
+# RocksDB's defaults are per database (64 MiB write buffers x 3, a 2 GiB block cache) and
+# Faust opens one database per table partition: cap them, or resident memory grows with data.
+ROCKSDB_OPTIONS = {
+    "write_buffer_size": 16 * 2**20,
+    "max_write_buffer_number": 2,
+    "block_cache_size": 32 * 2**20,
+}
 
-app = faust.App(
-    settings.app_id,
-    broker=f"kafka://{settings.kafka_bootstrap}",
-    store="rocksdb://",
-    datadir=str(settings.data_dir),
-    topic_partitions=settings.partitions,
-    topic_replication_factor=1,
-    table_standby_replicas=0,
-    processing_guarantee="at_least_once",
-    # Shutdown must not wait for buffers to drain: a replay after restart is harmless.
-    stream_wait_empty=False,
-    broker_commit_every=1000,
-    broker_commit_interval=0.5,
-    producer_linger=0.002,
-    consumer_auto_offset_reset="earliest",
-    # A killed worker's partitions move only when its session expires: keep that short so
-    # a restarted (or surviving) worker takes over, and overdue timers fire, within seconds.
-    broker_session_timeout=10.0,
-    broker_heartbeat_interval=1.0,
-    web_port=settings.worker_web_port,
-    web_bind="127.0.0.1",
-    autodiscover=False,
-)
 
-# Raw bytes everywhere: the codecs in schemas/wire.py own the format, so producers outside
-# Python (and the dead-letter topic) see plain JSON.
-def _raw() -> faust.Schema:
-    # A new object each time: Faust mutates a schema it is given (Schema.update), so one
-    # shared instance ends up with another owner's serializers.
+@dataclass(frozen=True)
+class Runtime:
+    """The built Faust app and the topics and tables its agents share."""
+
+    settings: Settings
+    app: faust.App
+    input_topic: TopicT
+    sends_topic: TopicT
+    projections_topic: TopicT
+    dead_letter_topic: TopicT
+    broadcasts_topic: TopicT
+    # person id -> the person's hot record (agents/person/state_codec.py), written only at
+    # checkpoints by the person agent (agents/person/checkpoint.py).
+    people: TableT
+    # person id -> {timer id: due}: a small mirror of each person's timers for rebuilding the
+    # timer index on assignment.
+    timers: TableT
+
+
+def raw_schema() -> faust.Schema:
+    """Keys and values as bytes: the codecs in `schemas/wire.py` own the format.
+
+    A new object each time: Faust mutates a schema it is given (Schema.update), so one shared
+    instance ends up with another owner's serializers.
+    """
     return faust.Schema(
         key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
     )
 
 
-def _raw_topic(name: str, partitions: int) -> faust.TopicT:
-    return app.topic(name, schema=_raw(), partitions=partitions)
+def build_app(settings: Settings) -> Runtime:
+    """A Faust app configured from `settings`, with its topics and the people table."""
+    app = faust.App(
+        settings.app_id,
+        broker=f"kafka://{settings.kafka_bootstrap}",
+        store="rocksdb://",
+        # Namespaced by app id: two deployments sharing a data dir never open each other's state.
+        datadir=str(settings.data_dir / settings.app_id),
+        topic_partitions=settings.partitions,
+        topic_replication_factor=1,
+        table_standby_replicas=0,
+        processing_guarantee="at_least_once",
+        # Shutdown must not wait for buffers to drain: a replay after restart is harmless.
+        stream_wait_empty=False,
+        broker_commit_every=1000,
+        broker_commit_interval=0.5,
+        producer_linger=0.002,
+        consumer_auto_offset_reset="earliest",
+        # A killed worker's partitions move only when its session expires: keep that short so
+        # a restarted (or surviving) worker takes over, and overdue timers fire, within seconds.
+        broker_session_timeout=10.0,
+        broker_heartbeat_interval=1.0,
+        web_port=settings.worker_web_port,
+        web_bind="127.0.0.1",
+        # The worker's web port serves health and metrics only: Faust's table and router views
+        # would hand out any person's state to whoever can reach the port.
+        web_tables_enabled=False,
+        web_router_enabled=False,
+        web_graph_enabled=False,
+        web_stats_enabled=False,
+        autodiscover=False,
+    )
 
+    def topic(name: str, partitions: int) -> TopicT:
+        return app.topic(name, schema=raw_schema(), partitions=partitions)
 
-input_topic = _raw_topic(settings.input_topic, settings.partitions)
-sends_topic = _raw_topic(settings.sends_topic, settings.partitions)
-projections_topic = _raw_topic(settings.projections_topic, settings.partitions)
-dead_letter_topic = _raw_topic(settings.dead_letter_topic, 1)
-
-# RocksDB's defaults are per database (64 MiB write buffers x 3, a 2 GiB block cache) and Nudge
-# opens one database per table per partition: cap them, or resident memory grows with the data.
-_ROCKSDB = {
-    "write_buffer_size": 16 * 2**20,
-    "max_write_buffer_number": 2,
-    "block_cache_size": 64 * 2**20,
-}
-
-# person id -> PersonState JSON. One write per person per Kafka message (DESIGN.md, "Speed").
-# `bytes` types give the table *and its changelog topic* raw serializers: a worker restoring
-# a partition it has no local state for reads the changelog through that topic's schema.
-people = app.Table(
-    "people",
-    partitions=settings.partitions,
-    default=None,
-    key_type=bytes,
-    value_type=bytes,
-    options=_ROCKSDB,
-)
-# person id -> {timer id: due} JSON; small, so rebuilding the timer index on assignment
-# reads far less than the people table would.
-timers = app.Table(
-    "timers",
-    partitions=settings.partitions,
-    default=None,
-    key_type=bytes,
-    value_type=bytes,
-    options=_ROCKSDB,
-)
+    people = app.Table(
+        "people",
+        partitions=settings.partitions,
+        default=None,
+        # `bytes` gives the table *and its changelog topic* raw serializers: a worker restoring
+        # a partition it has no local state for reads the changelog through that topic's schema.
+        key_type=bytes,
+        value_type=bytes,
+        options=ROCKSDB_OPTIONS,
+    )
+    return Runtime(
+        settings=settings,
+        app=app,
+        input_topic=topic(settings.input_topic, settings.partitions),
+        sends_topic=topic(settings.sends_topic, settings.partitions),
+        projections_topic=topic(settings.projections_topic, settings.partitions),
+        dead_letter_topic=topic(settings.dead_letter_topic, 1),
+        # Partition p of it goes to the worker owning partition p of the people table.
+        broadcasts_topic=topic(settings.broadcasts_topic, settings.partitions),
+        people=people,
+        timers=app.Table(
+            "timers",
+            partitions=settings.partitions,
+            default=None,
+            key_type=bytes,
+            value_type=bytes,
+            options=ROCKSDB_OPTIONS,
+        ),
+    )

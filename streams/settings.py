@@ -140,6 +140,11 @@ class Settings(BaseModel):
         return f"{self.app_id}-dead-letter"
 
     @property
+    def broadcasts_topic(self) -> str:
+        """Broadcast and backfill scan starts; it has the input topic's partition count."""
+        return f"{self.app_id}-broadcasts"
+
+    @property
     def templates_dir(self) -> Path:
         return self.campaigns_dir / "templates"
 

@@ -20,12 +20,10 @@ from collections.abc import Awaitable
 from typing import Any
 
 import asyncpg
-import faust
 import orjson
 from faust.types import TP
 
 from agents.broadcast.plan import new_scan_id, plan_reevaluation
-from agents.broadcast.publish import scans_topic
 from agents.broadcast.sends import broadcast_send, is_member
 from agents.broadcast.store import PartitionProgress, create_scan, load_progress, record_definitions, save_progress
 from agents.person.campaign_source import campaign_source
@@ -34,16 +32,10 @@ from schemas.commands import SendEmail
 from schemas.inputs import Input, Reevaluate
 from schemas.person import PersonState
 from schemas.wire import encode_command, encode_commands, encode_envelope
-from streams.app import app, input_topic, people, sends_topic, settings
+from streams.app import Runtime
 from streams.database import get_pool
 
 log = logging.getLogger(__name__)
-
-broadcasts_topic = app.topic(
-    scans_topic(settings.app_id),
-    schema=faust.Schema(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"),
-    partitions=settings.partitions,
-)
 
 # Save progress this often (people scanned, or seconds), once what was enqueued is acknowledged.
 _CHECKPOINT_EVERY = 2000
@@ -76,23 +68,31 @@ class ScanSendFailed(RuntimeError):
 # `concurrency=`: Faust's commit skips a single unacknowledged offset between acknowledged ones
 # (consumer._new_offset), so a long scan overtaken by a later start on its partition could be
 # committed unfinished and never resumed after a crash.
-@app.agent(broadcasts_topic)
-async def scan_agent(stream: Any) -> None:
-    """Run each partition's scan to its end, one at a time."""
-    async for event in stream.events():
-        try:
-            start = ScanStart.model_validate_json(event.value)
-        except ValueError as exc:
-            log.error("ignored an invalid scan start: %s", exc)
-            continue
-        await _run_with_retries(start, event.message.partition)
+def register(rt: Runtime) -> None:
+    """Attach the scan agent and the segment-backfill timer to the app."""
+
+    @rt.app.agent(rt.broadcasts_topic)
+    async def scan_agent(stream: Any) -> None:
+        """Run each partition's scan to its end, one at a time."""
+        async for event in stream.events():
+            try:
+                start = ScanStart.model_validate_json(event.value)
+            except ValueError as exc:
+                log.error("ignored an invalid scan start: %s", exc)
+                continue
+            await _run_with_retries(rt, start, event.message.partition)
+
+    @rt.app.timer(interval=5.0)
+    async def backfill_new_segments() -> None:
+        """When segment definitions are new or edited, start one re-evaluation of every person."""
+        await _backfill_new_segments(rt)
 
 
-async def _run_with_retries(start: ScanStart, partition: int) -> None:
+async def _run_with_retries(rt: Runtime, start: ScanStart, partition: int) -> None:
     # Bounded: a scan that keeps failing must not hold up the partitions queued behind it.
     for attempt in range(1, _ATTEMPTS + 1):
         try:
-            await run_scan(start, partition)
+            await run_scan(rt, start, partition)
             return
         except PartitionNotOwned as exc:
             log.warning("scan %s stopped: %s", start.id, exc)
@@ -105,8 +105,9 @@ async def _run_with_retries(start: ScanStart, partition: int) -> None:
               "unfinished, with the last key done", start.id, partition, _ATTEMPTS)
 
 
-def _partition_db(partition: int) -> Any:
+def _partition_db(rt: Runtime, partition: int) -> Any:
     """The RocksDB of one people partition this worker actively owns (Faust keeps one per partition)."""
+    people, app = rt.people, rt.app
     store = people.data
     tp = TP(topic=people.changelog_topic.get_topic_name(), partition=partition)
     if tp not in app.assignor.assigned_actives():
@@ -122,12 +123,13 @@ class _Enqueued:
     cost more than the scan itself. Nothing waits per message; `settle` waits for them all.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, rt: Runtime) -> None:
+        self._producer = rt.app.producer
         self._pending: list[Awaitable[Any]] = []
 
     async def send(self, topic: str, key: bytes, value: bytes, partition: int | None = None) -> None:
         """Hand one message to the producer (returns once buffered, not acknowledged)."""
-        self._pending.append(await app.producer.send(topic, key, value, partition, None, None))
+        self._pending.append(await self._producer.send(topic, key, value, partition, None, None))
 
     async def settle(self) -> None:
         """Wait until Kafka has acknowledged everything sent so far; ScanSendFailed if it refused any."""
@@ -138,13 +140,13 @@ class _Enqueued:
             raise ScanSendFailed(f"{len(failed)} of {len(results)} sends failed: {failed[0]!r}")
 
 
-async def run_scan(start: ScanStart, partition: int) -> PartitionProgress:
+async def run_scan(rt: Runtime, start: ScanStart, partition: int) -> PartitionProgress:
     """Scan one partition for `start`, resuming after the last checkpoint; return the final progress."""
-    pool = await get_pool(settings)
+    pool = await get_pool(rt.settings)
     progress = await load_progress(pool, start.id, partition)
     if progress.done:
         return progress
-    db, offset_key = _partition_db(partition)
+    db, offset_key = _partition_db(rt, partition)
     it = db.iter()
     if progress.last_key is None:
         it.seek_to_first()
@@ -154,8 +156,8 @@ async def run_scan(start: ScanStart, partition: int) -> PartitionProgress:
         if it.valid() and it.key() == resume:
             it.next()
     log.info("scan %s (%s) of partition %d starts after %s", start.id, start.kind, partition, progress.last_key)
-    sends_name, input_name = sends_topic.get_topic_name(), input_topic.get_topic_name()
-    enqueued = _Enqueued()
+    sends_name, input_name = rt.sends_topic.get_topic_name(), rt.input_topic.get_topic_name()
+    enqueued = _Enqueued(rt)
     began, last_checkpoint, since_checkpoint = time.monotonic(), time.monotonic(), 0
     enqueued_here = 0
     envelope: list[Input] = []
@@ -214,7 +216,7 @@ async def run_scan(start: ScanStart, partition: int) -> PartitionProgress:
             await save_progress(pool, start.id, partition, progress)
             last_checkpoint, since_checkpoint = time.monotonic(), 0
             # A rebalance may have moved the partition away while we slept.
-            _partition_db(partition)
+            _partition_db(rt, partition)
     if envelope:
         await enqueued.send(input_name, envelope[0].person.encode(), encode_envelope(envelope), partition)
         progress.enqueued += len(envelope)
@@ -245,9 +247,8 @@ def _definitions() -> dict[str, str]:
     }
 
 
-@app.timer(interval=5.0)
-async def backfill_new_segments() -> None:
-    """When segment definitions are new or edited, start one re-evaluation of every person."""
+async def _backfill_new_segments(rt: Runtime) -> None:
+    settings = rt.settings
     definitions = _definitions()
     if not definitions:
         return
@@ -261,7 +262,7 @@ async def backfill_new_segments() -> None:
     )
     await create_scan(pool, starts)
     for start in starts:
-        await broadcasts_topic.send(
+        await rt.broadcasts_topic.send(
             key=start.id.encode(), value=start.model_dump_json().encode(), partition=start.partition
         )
     log.info("segment backfill %s started for %s", scan_id, ", ".join(sorted(fresh)))

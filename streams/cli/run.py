@@ -15,32 +15,10 @@ from streams.settings import Settings
 @click.command()
 @click.option("--loglevel", default="info", show_default=True)
 def worker(loglevel: str) -> None:
-    """Run a Faust worker: the person, sender and projector agents and the delivery loop."""
-    from faust.worker import Worker
+    """Run a Faust worker: the person, sender, projector and broadcast agents, the delivery loop."""
+    from streams.worker import run_worker
 
-    import agents.broadcast.agent  # noqa: F401 - broadcasts and segment backfills
-    import agents.person.agent  # noqa: F401 - registers the agent on the app
-    import agents.projector.agent  # noqa: F401
-    import agents.sender.agent  # noqa: F401
-    from agents.person.campaign_source import campaign_source
-    from streams.app import app, settings
-    from streams.migrations import apply_migrations
-
-    from streams.http.publisher import ensure_topic
-
-    async def prepare() -> None:
-        await apply_migrations(settings.database_url)
-        # Faust ignores a source topic missing at assignment time until restarted.
-        for topic in (settings.input_topic, settings.sends_topic, settings.projections_topic,
-                      agents.broadcast.agent.broadcasts_topic.get_topic_name()):
-            await ensure_topic(settings.kafka_bootstrap, topic, settings.partitions)
-        await ensure_topic(settings.kafka_bootstrap, settings.dead_letter_topic, 1)
-        # Before any input is consumed: a trigger must never meet an empty campaign set.
-        await campaign_source.reload(settings.campaigns_dir, settings.database_url)
-
-    asyncio.run(prepare())
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    Worker(app, loglevel=loglevel).execute_from_commandline()
+    run_worker(Settings.from_env(), loglevel)
 
 
 @click.command()

@@ -1,0 +1,49 @@
+"""`nudge worker`: build the Faust app from settings and attach every agent to it."""
+
+from __future__ import annotations
+
+import asyncio
+
+from streams.app import Runtime, build_app
+from streams.settings import Settings
+
+
+def build_worker(settings: Settings) -> Runtime:
+    """The app with the person, sender, projector and broadcast agents registered on it."""
+    from agents.broadcast import agent as broadcast_agent
+    from agents.person import agent as person_agent
+    from agents.projector import agent as projector_agent
+    from agents.sender import agent as sender_agent
+
+    runtime = build_app(settings)
+    person_agent.register(runtime)
+    sender_agent.register(runtime)
+    projector_agent.register(runtime)
+    broadcast_agent.register(runtime)
+    return runtime
+
+
+async def prepare(settings: Settings) -> None:
+    """Before Faust starts: migrations, every topic, and the first campaign load."""
+    from agents.person.campaign_source import campaign_source
+    from streams.http.publisher import ensure_topic
+    from streams.migrations import apply_migrations
+
+    await apply_migrations(settings.database_url)
+    # Faust ignores a source topic missing at assignment time until restarted.
+    for topic in (settings.input_topic, settings.sends_topic, settings.projections_topic,
+                  settings.broadcasts_topic):
+        await ensure_topic(settings.kafka_bootstrap, topic, settings.partitions)
+    await ensure_topic(settings.kafka_bootstrap, settings.dead_letter_topic, 1)
+    # Before any input is consumed: a trigger must never meet an empty campaign set.
+    await campaign_source.reload(settings.campaigns_dir, settings.database_url)
+
+
+def run_worker(settings: Settings, loglevel: str) -> None:
+    """Prepare, then run a Faust worker until it is stopped."""
+    from faust.worker import Worker
+
+    asyncio.run(prepare(settings))
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    runtime = build_worker(settings)
+    Worker(runtime.app, loglevel=loglevel).execute_from_commandline()

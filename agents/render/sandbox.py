@@ -7,23 +7,27 @@ What it does not bound is work, so every render runs under a `RenderBudget`:
 - the output is produced chunk by chunk (`Template.generate`) and capped in characters;
 - `range()`, attribute and item lookups, calls and the `*`/`**` operators count as steps, and
   every 256 steps the deadline is checked, so a loop that prints nothing still stops;
-- `*`/`**` and lookups that would build a string or list past the output cap are refused.
+- `*`/`**`/`%`, filters and lookups that would build a string or list past the output cap are
+  refused (filters count as steps too).
 
 The clock is passed in by the caller; a template that exceeds its budget fails that message.
 """
 
 from __future__ import annotations
 
+import functools
+import re
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
-from jinja2 import StrictUndefined
+from jinja2 import Undefined
 from jinja2.exceptions import SecurityError
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from agents.render.filters import FILTERS
+from agents.render.liquid import TESTS, FallbackUndefined, LiquidSyntax, liquid_property
 
 MAX_RANGE = 100_000
 _CHECK_EVERY = 256
@@ -39,6 +43,10 @@ class RenderLimits:
 
     max_seconds: float = 2.0
     max_chars: int = 1_000_000
+
+
+# What compiling a template may build (Jinja2 runs filters of constants at compile time).
+_COMPILE_LIMITS = RenderLimits()
 
 
 @dataclass
@@ -100,16 +108,60 @@ def _guarded_range(*args: int) -> Iterator[int]:
         yield number
 
 
+# Filters whose integer arguments size what they build (`center(10**9)`, Jinja2's `slice(n)`).
+_SIZING_FILTERS = frozenset({"center", "indent", "wordwrap", "batch", "slice", "format"})
+_FORMAT_WIDTH = re.compile(r"%[-+ #0]*(\d+)")
+
+
+def _check_sizes(name: str, args: tuple[Any, ...], max_chars: int) -> None:
+    """Refuse arguments that would build a value past the output cap before it is built."""
+    if name in _SIZING_FILTERS:
+        for value in args[1:]:
+            if isinstance(value, int) and not isinstance(value, bool) and value > max_chars:
+                raise RenderBudgetExceeded(f"{name}({value}): larger than the output limit ({max_chars})")
+    if name == "format" and args and isinstance(args[0], str):
+        _check_format(args[0], max_chars)
+
+
+def _check_format(text: str, max_chars: int) -> None:
+    widths = [int(w) for w in _FORMAT_WIDTH.findall(text)]
+    if widths and max(widths) > max_chars:
+        raise RenderBudgetExceeded(f"a format width of {max(widths)} is larger than the output limit")
+
+
+def _counted(name: str, filter_function: Callable[..., Any]) -> Callable[..., Any]:
+    """A filter that counts as a step and may not build values past the output cap
+    (`{% assign s = s | append: s %}` in a loop doubles a string each time). Jinja2 also runs
+    filters of constants while compiling, with no budget: the default limits hold there."""
+
+    @functools.wraps(filter_function)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        budget = _budget()
+        max_chars = (budget.limits if budget is not None else _COMPILE_LIMITS).max_chars
+        _check_sizes(name, args, max_chars)
+        result = filter_function(*args, **kwargs)
+        if budget is not None:
+            budget.step()
+            budget.size(result)
+        elif isinstance(result, (str, list, tuple)) and len(result) > max_chars:
+            raise RenderBudgetExceeded(f"{name}: a value of {len(result)} items is larger than the output limit")
+        return result
+
+    return run
+
+
 class LimitedSandbox(ImmutableSandboxedEnvironment):
     """The immutable sandbox, counting steps against the current render's budget."""
 
-    intercepted_binops = frozenset({"*", "**"})
+    intercepted_binops = frozenset({"*", "**", "%"})
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
         budget = _budget()
         if operator == "**":
             if isinstance(right, (int, float)) and abs(right) > 64 and isinstance(left, (int, float)) and abs(left) > 1:
                 raise SecurityError(f"{left} ** {right} is too large to compute in a template")
+        elif operator == "%" and isinstance(left, str):
+            _check_format(left, (budget.limits if budget is not None else _COMPILE_LIMITS).max_chars)
         elif operator == "*" and budget is not None:
             for seq, times in ((left, right), (right, left)):
                 if isinstance(seq, (str, list, tuple)) and isinstance(times, int):
@@ -123,7 +175,13 @@ class LimitedSandbox(ImmutableSandboxedEnvironment):
 
     def getattr(self, obj: Any, attribute: str) -> Any:
         budget = _budget()
-        value = super().getattr(obj, attribute)
+        if isinstance(obj, dict) and attribute in obj:
+            # Data before methods (Liquid's rule): `event.items` is the event's items.
+            value = obj[attribute]
+        else:
+            value = super().getattr(obj, attribute)
+            if isinstance(value, Undefined):
+                value = liquid_property(obj, attribute, value)
         if budget is not None:
             budget.step()
             budget.size(value)
@@ -148,9 +206,14 @@ class LimitedSandbox(ImmutableSandboxedEnvironment):
 
 
 def make_environment(*, html: bool) -> LimitedSandbox:
-    """A sandbox with strict undefined variables, the Liquid-style filters and a guarded range()."""
-    env = LimitedSandbox(undefined=StrictUndefined, autoescape=html)
+    """A sandbox with strict undefined variables, Liquid syntax and filters, and a guarded range()."""
+    env = LimitedSandbox(
+        undefined=FallbackUndefined, autoescape=html,
+        extensions=[LiquidSyntax, "jinja2.ext.loopcontrols"],
+    )
     env.filters.update(FILTERS)
+    env.filters = {name: _counted(name, f) for name, f in env.filters.items()}
+    env.tests.update(TESTS)
     env.globals["range"] = _guarded_range
     return env
 

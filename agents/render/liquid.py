@@ -214,24 +214,11 @@ def _comparisons(tokens: list[_Tok]) -> list[_Tok]:
 def expression(source: str) -> str:
     """A Liquid expression (with filters) as Jinja2: colon filter arguments, nil, contains, blank."""
     tokens = _tokens(source)
-    pipeline = _split_pipes(tokens)
+    pipeline = _split_top(tokens, {"|"})
     head = _text(_comparisons(_names(pipeline[0])))
     return "|".join([head] + [_filter(part) for part in pipeline[1:]])
 
 
-def _split_pipes(tokens: list[_Tok]) -> list[list[_Tok]]:
-    parts: list[list[_Tok]] = [[]]
-    depth = 0
-    for token in tokens:
-        if token.text in _OPEN:
-            depth += 1
-        elif token.text in _CLOSE:
-            depth -= 1
-        if depth == 0 and token.text == "|":
-            parts.append([])
-        else:
-            parts[-1].append(token)
-    return parts
 
 
 # --- tags --------------------------------------------------------------------------------

@@ -35,6 +35,7 @@ from deploy.local import kafka, postgres, stack
 from deploy.local.runner import NudgeProcesses, free_port, nudge_env
 from schemas.campaigns import Campaign
 from schemas.inputs import Identify
+from streams.database import connect, create_pool
 from streams.http.publisher import InputPublisher
 
 PARTITIONS = 4
@@ -217,7 +218,7 @@ async def broadcast(
     env = processes.env
     starts = plan_broadcast(CAMPAIGN, SEGMENT, PARTITIONS)
     scan_id = starts[0].id
-    pool = await asyncpg.create_pool(env["NUDGE_DATABASE_URL"], min_size=1, max_size=2)
+    pool = await create_pool(env["NUDGE_DATABASE_URL"], env["NUDGE_APP_ID"], max_size=2)
     try:
         await start_scan(pool, env["NUDGE_KAFKA_BOOTSTRAP"], scans_topic(env["NUDGE_APP_ID"]), starts)
     finally:
@@ -258,7 +259,7 @@ async def measure(args: argparse.Namespace, processes: NudgeProcesses) -> dict[s
     """Identify everyone, wait for the segment, run the broadcasts; return the figures."""
     others = args.others if args.others is not None else args.people // 10
     total = args.people + others
-    conn = await asyncpg.connect(processes.env["NUDGE_DATABASE_URL"])
+    conn = await connect(processes.env["NUDGE_DATABASE_URL"], processes.env["NUDGE_APP_ID"])
     try:
         db = Database(conn)
         # The worker's first backfill (of the new segment definition) scans whoever exists

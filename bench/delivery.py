@@ -20,13 +20,12 @@ import time
 import uuid
 from pathlib import Path
 
-import asyncpg
-
 from agents.sender import outbox
 from agents.sender.delivery import DeliveryLoop
 from agents.sender.smtp import SmtpPool
 from schemas.commands import RenderContext, SendEmail
 from schemas.templates import EmailTemplate
+from streams.database import create_pool
 from streams.settings import Settings, SmtpRelay
 
 _SERVER = r"""
@@ -93,7 +92,7 @@ async def run(args: argparse.Namespace) -> None:
     assert server.stdout is not None and server.stdout.readline().strip() == "ready"
     settings = Settings(mail_from="Bench <b@bench.test>", public_url="http://bench.test",
                         smtp_url=f"smtp://127.0.0.1:{port}")
-    pool = await asyncpg.create_pool(dsn, min_size=2, max_size=4 + 2 * args.loops)
+    pool = await create_pool(dsn, settings.app_id, min_size=2, max_size=4 + 2 * args.loops)
     pools = [SmtpPool(SmtpRelay(host="127.0.0.1", port=port), size=args.connections)
              for _ in range(args.loops)]
     loops = [DeliveryLoop(pool, smtp, TEMPLATES, settings, _noop, limit=args.batch,

@@ -1,7 +1,8 @@
-"""Apply deploy/migrations/*.sql to a PostgreSQL database, once each, in name order.
+"""Apply deploy/migrations/*.sql to one deployment's schema, once each, in name order.
 
-Safe to call from every process at start: an advisory lock serialises racing callers, and
-`schema_migrations` records what has been applied.
+Each app id has its own schema (`streams/database.py`), created here on first use, with its own
+`schema_migrations` record of what has been applied. Safe to call from every process at start:
+an advisory lock serialises racing callers.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from pathlib import Path
 import asyncpg
 
 import deploy
+from streams.database import DEFAULT_APP_ID, connect, quote_identifier, schema_name
 
 # Any constant works; it only has to be the same in every Nudge process.
 _LOCK_KEY = 0x6E75_6467_655F_6D67  # "nudge_mg"
@@ -25,15 +27,18 @@ def migrations_dir() -> Path:
     return Path(deploy.__file__).parent / "migrations"
 
 
-async def apply_migrations(dsn: str, *, directory: Path | None = None) -> list[str]:
-    """Apply every not-yet-applied migration in name order; return the names newly applied."""
+async def apply_migrations(
+    dsn: str, app_id: str = DEFAULT_APP_ID, *, directory: Path | None = None
+) -> list[str]:
+    """Apply every migration not yet applied to `app_id`'s schema; return the names applied."""
     folder = directory or migrations_dir()
     files = sorted(folder.glob("*.sql"), key=lambda path: path.name)
-    conn = await asyncpg.connect(dsn)
+    conn = await connect(dsn, app_id)
     try:
         # Session-level lock: a second process waits here, then finds everything applied.
         await conn.execute("SELECT pg_advisory_lock($1)", _LOCK_KEY)
         try:
+            await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(schema_name(app_id))}")
             await conn.execute(
                 "CREATE TABLE IF NOT EXISTS schema_migrations ("
                 " name text PRIMARY KEY,"

@@ -29,14 +29,14 @@ async def prepare(settings: Settings) -> None:
     from streams.http.publisher import ensure_topic
     from streams.migrations import apply_migrations
 
-    await apply_migrations(settings.database_url)
+    await apply_migrations(settings.database_url, settings.app_id)
     # Faust ignores a source topic missing at assignment time until restarted.
     for topic in (settings.input_topic, settings.sends_topic, settings.projections_topic,
                   settings.broadcasts_topic):
         await ensure_topic(settings.kafka_bootstrap, topic, settings.partitions)
     await ensure_topic(settings.kafka_bootstrap, settings.dead_letter_topic, 1)
     # Before any input is consumed: a trigger must never meet an empty campaign set.
-    await campaign_source.reload(settings.campaigns_dir, settings.database_url)
+    await campaign_source.reload(settings.campaigns_dir, settings)
 
 
 def run_worker(settings: Settings, loglevel: str) -> None:

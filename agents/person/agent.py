@@ -182,4 +182,4 @@ def register(rt: Runtime) -> None:
     @app.timer(interval=2.0)
     async def reload_campaigns() -> None:
         """Pick up edited, added and removed campaign files."""
-        await campaign_source.reload(settings.campaigns_dir, settings.database_url)
+        await campaign_source.reload(settings.campaigns_dir, settings)

@@ -16,7 +16,9 @@ import orjson
 from agents.person.campaign_files import load_definitions
 from agents.person.campaign_set import CampaignSet, campaign_version
 from schemas.campaigns import Campaign, CampaignFileError
+from streams.database import connect
 from streams.file_watch import Fingerprint, fingerprint
+from streams.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +35,7 @@ class CampaignSource:
         self.current = CampaignSet.build([])
         self._fingerprint: Fingerprint | None = None
 
-    async def reload(self, root: Path, database_url: str) -> bool:
+    async def reload(self, root: Path, settings: Settings) -> bool:
         """Load the folder if it changed since the last call; True when a new set is in place."""
         fingerprint = folder_fingerprint(root)
         if fingerprint == self._fingerprint:
@@ -47,7 +49,7 @@ class CampaignSource:
             log.error("campaigns not reloaded, the last good set stays in use: %s", exc)
             self._fingerprint = fingerprint
             return False
-        conn = await asyncpg.connect(database_url)
+        conn = await connect(settings.database_url, settings.app_id)
         try:
             await register_versions(conn, campaigns)
             previous = await known_versions(conn)

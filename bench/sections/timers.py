@@ -12,17 +12,17 @@ import asyncio
 import time
 from typing import Any
 
-import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bench import workload
 from bench.harness import BOOTSTRAP, BenchError, Deployment, end_offsets, produce, rss_bytes
 from schemas.commands import SendEmail
 from schemas.wire import decode_commands
+from streams.database import connect
 
 
-async def outbox_count(database_url: str) -> int:
-    conn = await asyncpg.connect(database_url)
+async def outbox_count(deployment: Deployment) -> int:
+    conn = await connect(deployment.database_url, deployment.app_id)
     try:
         return await conn.fetchval("SELECT count(*) FROM outbox WHERE template = 'bench_timer'")
     finally:
@@ -63,7 +63,7 @@ async def follow(deployment: Deployment, due: float, count: int, timeout: float)
                 marks.setdefault("first_send", now)
             if sent >= count:
                 marks.setdefault("sends_all", now)
-                if await outbox_count(deployment.database_url) >= count:
+                if await outbox_count(deployment) >= count:
                     marks["outbox_all"] = time.time()
     finally:
         await consumer.stop()

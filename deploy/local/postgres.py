@@ -188,9 +188,9 @@ def status() -> ServiceStatus:
 
 
 async def _admin_connect(database: str = "postgres"):  # -> asyncpg.Connection
-    import asyncpg
+    from streams.database import connect_server
 
-    return await asyncpg.connect(
+    return await connect_server(
         host=str(socket_dir()), port=PORT, user=ADMIN, database=database, timeout=10
     )
 

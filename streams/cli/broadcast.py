@@ -14,6 +14,7 @@ from agents.broadcast.store import count_members, scan_status
 from agents.person.campaign_files import load_definitions
 from schemas.broadcasts import BroadcastStatus
 from schemas.campaigns import CampaignFileError
+from streams.database import create_pool
 from streams.settings import Settings
 
 
@@ -43,7 +44,7 @@ def broadcast(campaign: str, segment: str, dry_run: bool, rate: float | None, wa
 
 
 async def _run(settings: Settings, starts: list, segment: str, dry_run: bool, wait: bool) -> None:
-    pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2)
+    pool = await create_pool(settings.database_url, settings.app_id, max_size=2)
     try:
         members = await count_members(pool, segment)
         if dry_run:

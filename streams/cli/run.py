@@ -34,10 +34,11 @@ def api() -> None:
 
 @click.command()
 def migrate() -> None:
-    """Apply the database migrations to NUDGE_DATABASE_URL."""
+    """Apply the database migrations to NUDGE_APP_ID's schema in NUDGE_DATABASE_URL."""
     from streams.migrations import apply_migrations
 
-    applied = asyncio.run(apply_migrations(Settings.from_env().database_url))
+    settings = Settings.from_env()
+    applied = asyncio.run(apply_migrations(settings.database_url, settings.app_id))
     click.echo("applied: " + (", ".join(applied) if applied else "nothing new"))
 
 

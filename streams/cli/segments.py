@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
-import asyncpg
 import click
 
 from agents.broadcast.plan import plan_reevaluation
 from agents.broadcast.publish import scans_topic, start_scan
 from agents.broadcast.store import scan_status
+from streams.database import connect, create_pool
 from streams.settings import Settings
 
 
@@ -24,7 +24,7 @@ def sizes() -> None:
     settings = Settings.from_env()
 
     async def run() -> None:
-        conn = await asyncpg.connect(settings.database_url)
+        conn = await connect(settings.database_url, settings.app_id)
         try:
             rows = await conn.fetch(
                 "SELECT segment, count(*) AS n, min(entered_at) AS since FROM segment_members"
@@ -49,7 +49,7 @@ def backfill(reason: str, rate: float | None, wait: bool) -> None:
     starts = plan_reevaluation(settings.partitions, reason=reason, rate=rate)
 
     async def run() -> None:
-        pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2)
+        pool = await create_pool(settings.database_url, settings.app_id, max_size=2)
         try:
             await start_scan(pool, settings.kafka_bootstrap, scans_topic(settings.app_id), starts)
             click.echo(f"backfill {starts[0].id} started")

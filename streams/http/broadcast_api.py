@@ -13,6 +13,7 @@ from agents.broadcast.publish import scans_topic, start_scan
 from agents.broadcast.store import count_members, scan_status
 from agents.person.campaign_files import load_definitions
 from schemas.campaigns import CampaignFileError
+from streams.database import create_pool
 from streams.http.auth import check_basic_auth
 from streams.http.errors import ApiError
 from streams.settings import Settings
@@ -24,7 +25,7 @@ def broadcast_api_routes(settings: Settings) -> list[web.RouteDef]:
 
     async def get_pool() -> asyncpg.Pool:
         if "pool" not in pool:
-            pool["pool"] = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2)
+            pool["pool"] = await create_pool(settings.database_url, settings.app_id, max_size=2)
         return pool["pool"]
 
     async def create(request: web.Request) -> web.Response:

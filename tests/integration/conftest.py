@@ -17,6 +17,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from deploy.local.runner import NudgeProcesses, delete_topics, nudge_env
+from streams.database import DEFAULT_APP_ID, create_pool
 
 
 @pytest.fixture(scope="session")
@@ -57,8 +58,8 @@ def _fresh_database() -> Iterator[str]:
 
 @pytest.fixture
 async def db_pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
-    """A pool on `database_url` with the delivery-side tables emptied first."""
-    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=4)
+    """A pool on `database_url` (the default app id's schema) with the delivery-side tables emptied."""
+    pool = await create_pool(database_url, DEFAULT_APP_ID, max_size=4)
     await pool.execute(
         "TRUNCATE outbox, message_events, journey_events, campaign_versions, activity"
     )

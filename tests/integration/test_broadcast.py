@@ -6,7 +6,6 @@ import asyncio
 import time
 from pathlib import Path
 
-import asyncpg
 import pytest
 
 from agents.broadcast.plan import plan_broadcast
@@ -14,7 +13,9 @@ from agents.broadcast.publish import scans_topic, start_scan
 from deploy.local.runner import NudgeProcesses, wait_for
 from schemas.campaigns import Campaign
 from schemas.inputs import Identify
+from streams.database import connect, create_pool
 from streams.http.publisher import InputPublisher
+from streams.settings import Settings
 
 pytestmark = pytest.mark.integration
 
@@ -34,9 +35,10 @@ def nudge(start_nudge):
     return start_nudge(PROJECT, api=False)
 
 
-def query(database_url: str, sql: str, *args):
+def query(db: Settings, sql: str, *args):
+    """One value from the deployment's tables (its own schema)."""
     async def run():
-        conn = await asyncpg.connect(database_url)
+        conn = await connect(db.database_url, db.app_id)
         try:
             return await conn.fetchval(sql, *args)
         finally:
@@ -67,7 +69,7 @@ def broadcast(env: dict[str, str], rate: float | None = None) -> str:
     starts = plan_broadcast(NEWSLETTER, "pro", 4, rate=rate)
 
     async def run():
-        pool = await asyncpg.create_pool(env["NUDGE_DATABASE_URL"], min_size=1, max_size=2)
+        pool = await create_pool(env["NUDGE_DATABASE_URL"], env["NUDGE_APP_ID"], max_size=2)
         try:
             await start_scan(pool, env["NUDGE_KAFKA_BOOTSTRAP"], scans_topic(env["NUDGE_APP_ID"]), starts)
         finally:
@@ -76,16 +78,16 @@ def broadcast(env: dict[str, str], rate: float | None = None) -> str:
     return starts[0].id
 
 
-def members(db: str) -> int:
+def members(db: Settings) -> int:
     return query(db, "SELECT count(*) FROM segment_members WHERE segment = 'pro'")
 
 
-def newsletters(db: str) -> int:
+def newsletters(db: Settings) -> int:
     return query(db, "SELECT count(*) FROM outbox WHERE template = 'newsletter'")
 
 
 def test_a_broadcast_sends_once_to_every_member_of_the_segment(nudge: NudgeProcesses) -> None:
-    db = nudge.env["NUDGE_DATABASE_URL"]
+    db = nudge.settings
     identify_people(nudge.env, PEOPLE)
     wait_for(lambda: members(db) == PEOPLE // 2, 60, 0.5, "the segment to fill")
     scan_id = broadcast(nudge.env)
@@ -99,7 +101,7 @@ def test_a_broadcast_sends_once_to_every_member_of_the_segment(nudge: NudgeProce
 
 
 def test_a_broadcast_interrupted_by_a_crash_resumes_without_double_sends(nudge: NudgeProcesses) -> None:
-    db = nudge.env["NUDGE_DATABASE_URL"]
+    db = nudge.settings
     identify_people(nudge.env, PEOPLE)
     wait_for(lambda: members(db) == PEOPLE // 2, 60, 0.5, "the segment to fill")
     scan_id = broadcast(nudge.env, rate=40.0)
@@ -115,7 +117,7 @@ def test_a_broadcast_interrupted_by_a_crash_resumes_without_double_sends(nudge: 
 
 
 def test_a_new_segment_definition_is_backfilled_for_existing_people(nudge: NudgeProcesses) -> None:
-    db = nudge.env["NUDGE_DATABASE_URL"]
+    db = nudge.settings
     identify_people(nudge.env, 100)
     wait_for(lambda: members(db) == 50, 60, 0.5, "the segment to fill")
     segments = Path(nudge.env["NUDGE_CAMPAIGNS_DIR"]) / "segments"

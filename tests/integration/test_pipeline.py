@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import time
 
-import asyncpg
 import pytest
 
-from deploy.local.runner import text_of, wait_for
+from deploy.local.runner import NudgeProcesses, text_of, wait_for
+from streams.database import connect
 
 pytestmark = pytest.mark.integration
 
@@ -52,9 +52,9 @@ def nudge(start_nudge):
     return start_nudge(PROJECT)
 
 
-def outbox_statuses(database_url: str) -> list[tuple[str, str]]:
+def outbox_statuses(nudge: NudgeProcesses) -> list[tuple[str, str]]:
     async def query() -> list[tuple[str, str]]:
-        conn = await asyncpg.connect(database_url)
+        conn = await connect(nudge.settings.database_url, nudge.settings.app_id)
         try:
             rows = await conn.fetch("SELECT template, status FROM outbox ORDER BY created_at")
             return [(r["template"], r["status"]) for r in rows]
@@ -64,7 +64,7 @@ def outbox_statuses(database_url: str) -> list[tuple[str, str]]:
     return asyncio.run(query())
 
 
-def test_identify_and_track_over_http_deliver_the_rendered_email(nudge, inbox, fresh_database_url):
+def test_identify_and_track_over_http_deliver_the_rendered_email(nudge, inbox):
     assert nudge.request("PUT", "/api/v1/customers/ana", {"email": "ana@example.com", "first_name": "Ana"}) == (200, {})
     assert nudge.request("POST", "/api/v1/customers/ana/events", {"name": "signed_up", "data": {"plan": "trial"}}) == (200, {})
 
@@ -73,7 +73,7 @@ def test_identify_and_track_over_http_deliver_the_rendered_email(nudge, inbox, f
     assert message.rcpt_tos == ["ana@example.com"]
     assert message.message["Subject"] == "Welcome, Ana!"
     assert "Your trial account is ready." in text_of(message.message)
-    wait_for(lambda: outbox_statuses(fresh_database_url) == [("welcome", "sent")], 10, what="the outbox row to read sent")
+    wait_for(lambda: outbox_statuses(nudge) == [("welcome", "sent")], 10, what="the outbox row to read sent")
 
 
 def test_the_same_event_id_sent_twice_yields_one_email(nudge, inbox):
@@ -92,7 +92,7 @@ def test_the_same_event_id_sent_twice_yields_one_email(nudge, inbox):
     assert subjects == ["Thanks for order o-1", "Thanks for order o-2"]
 
 
-def test_a_worker_killed_after_the_event_was_accepted_sends_exactly_once(nudge, inbox, fresh_database_url):
+def test_a_worker_killed_after_the_event_was_accepted_sends_exactly_once(nudge, inbox):
     nudge.request("PUT", "/api/v1/customers/cy", {"email": "cy@example.com", "first_name": "Cy"})
     assert nudge.request("POST", "/api/v1/customers/cy/events", {"name": "signed_up", "data": {"plan": "pro"}})[0] == 200
     nudge.kill_worker()
@@ -101,10 +101,10 @@ def test_a_worker_killed_after_the_event_was_accepted_sends_exactly_once(nudge, 
     wait_for(lambda: inbox.received, 60, what="the welcome email after the restart")
     time.sleep(3)
     assert [m.message["Subject"] for m in inbox.received] == ["Welcome, Cy!"]
-    assert outbox_statuses(fresh_database_url) == [("welcome", "sent")]
+    assert outbox_statuses(nudge) == [("welcome", "sent")]
 
 
-def test_a_worker_killed_after_sending_does_not_send_again_on_restart(nudge, inbox, fresh_database_url):
+def test_a_worker_killed_after_sending_does_not_send_again_on_restart(nudge, inbox):
     nudge.request("PUT", "/api/v1/customers/dee", {"email": "dee@example.com", "first_name": "Dee"})
     nudge.request("POST", "/api/v1/customers/dee/events", {"name": "signed_up", "data": {"plan": "pro"}})
     wait_for(lambda: inbox.received, 30, what="the welcome email")

@@ -14,6 +14,7 @@ from agents.sender.outbox import insert_sends
 from schemas.campaigns import Campaign, SegmentDefinition
 from schemas.commands import Activity, PersonSnapshot, SendEmail
 from schemas.inputs import Delete, Identify, Track
+from streams.database import DEFAULT_APP_ID, create_pool
 
 pytestmark = pytest.mark.integration
 
@@ -26,7 +27,7 @@ CAMPAIGNS = CampaignSet.build(
 
 @pytest.fixture
 async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
-    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
+    pool = await create_pool(database_url, DEFAULT_APP_ID, max_size=2)
     await pool.execute("TRUNCATE people, segment_members, activity, event_catalog, outbox, message_events")
     yield pool
     await pool.close()

@@ -11,6 +11,7 @@ from agents.projector import queries
 from agents.projector.store import write_batch
 from agents.sender import outbox
 from schemas.commands import Activity, JourneyEvent, PersonSnapshot, SendEmail
+from streams.database import DEFAULT_APP_ID, create_pool
 
 pytestmark = pytest.mark.integration
 
@@ -19,7 +20,7 @@ T0 = 1_772_442_000.0
 
 @pytest.fixture
 async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
-    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
+    pool = await create_pool(database_url, DEFAULT_APP_ID, max_size=2)
     await pool.execute(
         "TRUNCATE people, segment_members, activity, event_catalog, outbox, message_events, journey_events"
     )

@@ -23,6 +23,7 @@ from click.testing import CliRunner
 from deploy.local import inbox, kafka, postgres
 from deploy.local import stack as local_stack
 from streams.cli import cli
+from streams.database import connect_server
 
 pytestmark = pytest.mark.integration
 
@@ -199,7 +200,7 @@ async def test_kafka_answers_metadata_and_round_trips(running: local_stack.Stack
 
 
 async def test_postgres_serves_nudge_and_isolated_databases(running: local_stack.StackStatus) -> None:
-    conn = await asyncpg.connect(postgres.dsn())
+    conn = await connect_server(postgres.dsn())
     try:
         assert await conn.fetchval("SELECT current_user") == "nudge"
     finally:
@@ -209,7 +210,7 @@ async def test_postgres_serves_nudge_and_isolated_databases(running: local_stack
     dsn = postgres.create_database(name)
     try:
         assert dsn == f"postgresql://nudge:nudge@127.0.0.1:15432/{name}"
-        conn = await asyncpg.connect(dsn)
+        conn = await connect_server(dsn)
         try:
             await conn.execute("CREATE TABLE probe (id int PRIMARY KEY)")
             assert await conn.fetchval("SELECT current_database()") == name
@@ -217,7 +218,7 @@ async def test_postgres_serves_nudge_and_isolated_databases(running: local_stack
             await conn.close()
         # "Fresh": creating it again starts from an empty database.
         postgres.create_database(name, migrate_schema=False)
-        conn = await asyncpg.connect(dsn)
+        conn = await connect_server(dsn)
         try:
             assert await conn.fetchval("SELECT to_regclass('probe')") is None
         finally:
@@ -225,7 +226,7 @@ async def test_postgres_serves_nudge_and_isolated_databases(running: local_stack
     finally:
         postgres.drop_database(name)
     with pytest.raises(asyncpg.InvalidCatalogNameError):
-        await asyncpg.connect(dsn)
+        await connect_server(dsn)
 
 
 def test_stack_dir_is_configurable(monkeypatch: pytest.MonkeyPatch) -> None:

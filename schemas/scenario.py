@@ -148,7 +148,10 @@ Expectation = Annotated[
 
 
 class Scenario(_Spec):
-    """One executable specification: definitions, inputs on a virtual clock, expectations."""
+    """One executable specification: definitions, inputs on a virtual clock, expectations.
+
+    Without `campaigns` of its own, a scenario runs against a project folder's definitions.
+    """
 
     name: str
     covers: str = "engine"
@@ -161,6 +164,20 @@ class Scenario(_Spec):
     inputs: list[ScenarioInput] = Field(default_factory=list)
     until: Duration | None = None
     expect: list[Expectation] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_folder_here(cls, value: Any) -> Any:
+        # People try both; the folder is the command's business, so the file runs anywhere.
+        if isinstance(value, dict):
+            folder = value.get("campaigns_dir", value.get("campaigns"))
+            if "campaigns_dir" in value or isinstance(folder, str):
+                raise ValueError(
+                    f"a scenario does not name its project folder ({folder!r}): leave `campaigns` "
+                    "out and run `nudge simulate --campaigns DIR FILE` (default NUDGE_CAMPAIGNS_DIR) "
+                    "to run it against that folder's campaigns, segments and templates"
+                )
+        return value
 
     @property
     def start_unix(self) -> float:

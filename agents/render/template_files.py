@@ -7,6 +7,7 @@ A template naming `layout: NAME` in its front matter is wrapped in `templates/la
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 
 import yaml
@@ -41,6 +42,26 @@ def _split_front_matter(source: str, where: str) -> tuple[str, str]:
     raise TemplateFileError(where, "front matter is not closed by a second '---' line")
 
 
+_PLAIN_LINE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*):[ \t]*(.*?)[ \t]*$")
+
+
+def _plain_front_matter(header: str) -> dict[str, str] | None:
+    """`key: value` lines read literally (a value in matching quotes loses them); None unless
+    every line has that shape."""
+    meta: dict[str, str] = {}
+    for line in header.splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        match = _PLAIN_LINE.match(line)
+        if match is None:
+            return None
+        value = match[2]
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+            value = value[1:-1]
+        meta[match[1]] = value
+    return meta
+
+
 def parse_template(
     template_id: str,
     source: str,
@@ -58,7 +79,10 @@ def parse_template(
     try:
         meta = yaml.safe_load(header) if header.strip() else {}
     except yaml.YAMLError as exc:
-        raise TemplateFileError(where, f"front matter is not valid YAML: {exc}") from exc
+        # `subject: Hi {{ name | default: "there" }}` is not YAML, but is what people write.
+        meta = _plain_front_matter(header)
+        if meta is None:
+            raise TemplateFileError(where, f"front matter is not valid YAML: {exc}") from exc
     if not isinstance(meta, dict):
         raise TemplateFileError(where, "front matter must be a mapping of key: value lines")
     unknown = sorted(set(map(str, meta)) - set(_KEYS))

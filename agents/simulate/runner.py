@@ -1,20 +1,21 @@
-"""Run a scenario through the decision core on a virtual clock.
+"""Run a scenario through the decision core on a virtual clock (`agents/simulate/virtual_clock.py`).
 
-The clock jumps from input to timer to input; a timer's wake is delivered when it falls due,
-exactly as the Faust shell's timer heap would. Every command is kept with its virtual time, and
-sends are rendered with the production renderer when the scenario gives templates.
+Its definitions come from the scenario itself, from a project folder, or both (`with_folder`).
+Every command is kept with its virtual time, and sends are rendered with the production renderer
+when there are templates.
 """
 
 from __future__ import annotations
 
-import heapq
 from dataclasses import dataclass, field
 
 from agents.person.campaign_set import CampaignSet
 from agents.person.config import EngineConfig
-from agents.person.engine import decide
 from agents.render.email import TemplateRenderError, render_email
-from schemas.commands import CallWebhook, Command, EmitInput, JourneyEvent, SendEmail
+from agents.render.filters import rendering_at
+from agents.simulate.project import Project, ProjectError
+from agents.simulate.virtual_clock import VirtualClock
+from schemas.commands import CallWebhook, Command, JourneyEvent, SendEmail
 from schemas.inputs import (
     Delete,
     Identify,
@@ -24,7 +25,6 @@ from schemas.inputs import (
     Suppress,
     Track,
     Unsubscribe,
-    Wake,
 )
 from schemas.person import PersonState
 from schemas.scenario import Scenario, ScenarioInput
@@ -32,6 +32,9 @@ from schemas.templates import EmailTemplate, RenderedEmail
 
 # When the scenario names no `until`: this long after the last input or expected time.
 DEFAULT_TAIL = 7 * 86400.0
+# The links a simulated email carries (the live ones are signed per message).
+SIMULATED_UNSUBSCRIBE_URL = "https://nudge.invalid/unsubscribe/SIMULATED"
+SIMULATED_PREFERENCES_URL = "https://nudge.invalid/preferences/SIMULATED"
 
 
 @dataclass(frozen=True)
@@ -96,83 +99,99 @@ def end_offset(scenario: Scenario) -> float:
     return max(times, default=0.0) + DEFAULT_TAIL
 
 
-def _render(scenario: Scenario, command: SendEmail) -> tuple[RenderedEmail | None, str | None]:
-    if not scenario.templates:
-        return None, None
-    source = scenario.templates.get(command.template)
-    if source is None:
-        return None, f"the scenario has no template {command.template!r}"
-    template = EmailTemplate(
-        id=command.template, subject=source.subject, body=source.body, text=source.text
+def inline_project(scenario: Scenario) -> Project:
+    """The definitions a scenario file gives itself."""
+    templates = {
+        name: EmailTemplate(id=name, subject=t.subject, body=t.body, text=t.text)
+        for name, t in scenario.templates.items()
+    }
+    return Project(
+        campaigns=list(scenario.campaigns), segments=list(scenario.segments),
+        computed=list(scenario.computed), templates=templates,
     )
+
+
+def with_folder(scenario: Scenario, folder: Project) -> Project:
+    """The folder's definitions plus the scenario's own; an id defined in both is an error."""
+    own = inline_project(scenario)
+    problems = []
+    for kind, mine, theirs in (
+        ("campaigns", own.campaigns, folder.campaigns),
+        ("segments", own.segments, folder.segments),
+        ("computed", own.computed, folder.computed),
+    ):
+        clash = sorted({d.id for d in mine} & {d.id for d in theirs})
+        problems += [
+            f"the scenario defines {kind} {i!r}, which {folder.where(kind)} also defines: "
+            "remove the copy from the scenario (it would drift from what runs live)"
+            for i in clash
+        ]
+    clash_templates = sorted(set(own.templates) & set(folder.templates))
+    problems += [
+        f"the scenario defines template {t!r}, which {folder.where('templates')} also has: remove the copy"
+        for t in clash_templates
+    ]
+    if problems:
+        raise ProjectError(folder.root, problems)
+    return Project(
+        root=folder.root,
+        campaigns=folder.campaigns + own.campaigns,
+        segments=folder.segments + own.segments,
+        computed=folder.computed + own.computed,
+        templates={**folder.templates, **own.templates},
+        events=folder.events,
+    )
+
+
+def render_send(project: Project, command: SendEmail) -> tuple[RenderedEmail | None, str | None]:
+    """Render a send with the production renderer, `now` being its decision time; no templates
+    at all means nothing to render."""
+    if not project.templates:
+        return None, None
+    template = project.templates.get(command.template)
+    if template is None:
+        return None, f"{project.where('templates')} has no template {command.template!r}"
     try:
-        return render_email(template, command.context), None
+        with rendering_at(command.decided_at):
+            rendered = render_email(
+                template, command.context,
+                unsubscribe_url=SIMULATED_UNSUBSCRIBE_URL, preferences_url=SIMULATED_PREFERENCES_URL,
+            )
+        return rendered, None
     except TemplateRenderError as exc:
         return None, str(exc)
 
 
-def run_scenario(scenario: Scenario, config: EngineConfig = EngineConfig()) -> SimulationResult:
-    """Feed the inputs in time order, deliver wakes as timers fall due, collect the commands."""
-    campaigns = CampaignSet.build(
-        scenario.campaigns, segments=scenario.segments, computed=scenario.computed
-    )
+def build_campaigns(project: Project) -> CampaignSet:
+    """The CampaignSet a worker would build from these definitions."""
+    return CampaignSet.build(project.campaigns, segments=project.segments, computed=project.computed)
+
+
+def run_scenario(
+    scenario: Scenario, config: EngineConfig = EngineConfig(), project: Project | None = None
+) -> SimulationResult:
+    """Feed the inputs in time order, deliver wakes as timers fall due, collect the commands.
+
+    `project` gives the definitions (default: the scenario's own).
+    """
+    project = project or inline_project(scenario)
     start = scenario.start_unix
     result = SimulationResult(scenario=scenario, end_offset=end_offset(scenario))
-    stop = start + result.end_offset
-    # Stable: inputs at the same time keep their order in the file.
-    pending = sorted(enumerate(scenario.inputs), key=lambda pair: (pair[1].at, pair[0]))
-    heap: list[tuple[float, str, str]] = []
-    queued: set[tuple[float, str, str]] = set()
-    states = result.states
-    index = 0
-    last_now = start
-    # Inputs the core emitted (merges), delivered right away, before the next input or timer,
-    # as the input topic would deliver them a moment later.
-    emitted: list[Input] = []
 
-    def live(entry: tuple[float, str, str]) -> bool:
-        due, person, timer_id = entry
-        state = states.get(person)
-        return state is not None and state.timers.get(timer_id) == due
-
-    while True:
-        while heap and not live(heap[0]):
-            heapq.heappop(heap)
-        if emitted:
-            item: Input = emitted.pop(0)
-            person = item.person
-            # Handled at the time of the decision that emitted it.
-            now = last_now
-        else:
-            next_input = start + pending[index][1].at if index < len(pending) else float("inf")
-            next_timer = heap[0][0] if heap else float("inf")
-            now = min(next_input, next_timer)
-            if now > stop:
-                break
-            if next_timer <= next_input:
-                due, person, timer_id = heapq.heappop(heap)
-                item = Wake(person=person, at=due, timer_id=timer_id, due=due)
-            else:
-                item = to_input(pending[index][1], start)
-                person = item.person
-                index += 1
-        last_now = now
-        old = states.get(person)
-        new, commands = decide(old, item, campaigns, now, config)
-        if new is None:
-            states.pop(person, None)
-        else:
-            states[person] = new
-            for timer_id, due in new.timers.items():
-                if (due, person, timer_id) not in queued:
-                    queued.add((due, person, timer_id))
-                    heapq.heappush(heap, (due, person, timer_id))
+    def collect(now: float, item: Input, commands: list[Command]) -> None:
         for command in commands:
-            if isinstance(command, EmitInput):
-                emitted.append(command.input)
             if not isinstance(command, (SendEmail, CallWebhook, JourneyEvent)):
                 result.read_models.append(TimelineEntry(now - start, now, command))
                 continue
-            rendered, error = _render(scenario, command) if isinstance(command, SendEmail) else (None, None)
+            rendered, error = render_send(project, command) if isinstance(command, SendEmail) else (None, None)
             result.timeline.append(TimelineEntry(now - start, now, command, rendered, error))
+
+    clock = VirtualClock(build_campaigns(project), collect, config)
+    # Stable: inputs at the same time keep their order in the file.
+    for _, item in sorted(enumerate(scenario.inputs), key=lambda pair: (pair[1].at, pair[0])):
+        if item.at > result.end_offset:
+            break
+        clock.feed(to_input(item, start))
+    clock.run_until(start + result.end_offset)
+    result.states = clock.states
     return result

@@ -247,3 +247,12 @@ def test_an_assign_inside_a_loop_is_seen_after_it() -> None:
         "{% endfor %}{% capture line %}{{ total }} in all{% endcapture %}{{ line }}"
     )
     assert subject(source, event={"items": [{"price": 5}, {"price": 12}]}) == "17 in all"
+
+
+def test_a_liquid_subject_in_front_matter_needs_no_quotes() -> None:
+    from agents.render.template_files import parse_template
+
+    source = "---\nsubject: Hi {{ customer.first_name | default: 'there' }}!\nfrom: Ana <ana@example.com>\n---\n<p>x</p>\n"
+    template = parse_template("hi", source)
+    assert template.subject == "Hi {{ customer.first_name | default: 'there' }}!"
+    assert render_email(template, RenderContext()).subject == "Hi there!"

@@ -62,6 +62,7 @@ __all__ = [
     "WaitStep",
     "WaitUntilStep",
     "WebhookStep",
+    "describe_error",
     "describe_validation_error",
 ]
 
@@ -691,17 +692,22 @@ def _message(error: dict[str, Any]) -> str:
     return text
 
 
+def describe_error(item: dict[str, Any], prefix: str = "") -> str:
+    """One pydantic error as `path: problem`; `prefix` (e.g. `campaigns[1]`) leads the path."""
+    path = _path(tuple(item["loc"]))
+    if prefix:
+        path = prefix + ("" if not path or path.startswith("[") else ".") + path
+    message = _message(item)
+    if "input" in item and item["type"] in ("literal_error", "string_pattern_mismatch"):
+        message += f" (got {item['input']!r})"
+    return f"{path}: {message}" if path else message
+
+
 def describe_validation_error(error: ValidationError, prefix: str = "") -> list[str]:
     """One `path: problem` line per distinct error; `prefix` (e.g. `campaigns[1]`) leads each path."""
     lines: list[str] = []
     for item in error.errors():
-        path = _path(tuple(item["loc"]))
-        if prefix:
-            path = prefix + ("" if not path or path.startswith("[") else ".") + path
-        message = _message(dict(item))
-        if "input" in item and item["type"] in ("literal_error", "string_pattern_mismatch"):
-            message += f" (got {item['input']!r})"
-        line = f"{path}: {message}" if path else message
+        line = describe_error(dict(item), prefix)
         if line not in lines:
             lines.append(line)
     return lines

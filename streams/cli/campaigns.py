@@ -1,57 +1,43 @@
-"""`nudge campaigns check DIR`: validate campaigns, segments and templates before deploying them."""
+"""`nudge campaigns check [DIR]`: a project folder checked before it goes live."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import click
 
-from agents.render.errors import TemplateFileError
-from agents.render.template_files import parse_template
-from agents.person.campaign_files import read_campaign_dir
-
-
-def _check_templates(folder: Path) -> tuple[set[str], list[str]]:
-    """Template ids in `folder` and one line per template that cannot load or compile."""
-    ids: set[str] = set()
-    problems: list[str] = []
-    for path in sorted(folder.glob("*.html")):
-        ids.add(path.stem)
-        try:
-            source = path.read_text(encoding="utf-8")
-            text_path = path.with_suffix(".txt")
-            text = text_path.read_text(encoding="utf-8") if text_path.exists() else None
-            parse_template(path.stem, source, text, where=str(path))
-        except TemplateFileError as exc:
-            problems.append(str(exc))
-        except (OSError, UnicodeDecodeError) as exc:
-            problems.append(f"{path}: cannot read: {exc}")
-    return ids, problems
+from agents.check.folder import read_folder
+from agents.check.report import check_folder
+from streams.settings import Settings
 
 
 @click.group()
 def campaigns() -> None:
-    """Campaigns as code: check a folder of campaigns, segments and templates."""
+    """Campaigns as code: check a project folder of campaigns, segments and templates."""
 
 
 @campaigns.command()
-@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
-def check(directory: Path) -> None:
-    """Validate DIRECTORY/campaigns/*.yaml, DIRECTORY/segments/*.yaml and DIRECTORY/templates/."""
-    template_ids: set[str] | None = None
-    problems: list[str] = []
-    templates_dir = directory / "templates"
-    if templates_dir.is_dir():
-        template_ids, problems = _check_templates(templates_dir)
-    result = read_campaign_dir(directory, template_ids)
-    problems = result.problems + problems
-    for line in problems:
-        click.echo(line, err=True)
+@click.argument("directory", required=False, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--strict", is_flag=True, help="Warnings fail the check too.")
+def check(directory: Path | None, strict: bool) -> None:
+    """Check DIRECTORY (default NUDGE_CAMPAIGNS_DIR): campaigns/, segments/, computed/,
+    templates/ and events.yaml, each problem with its file, line and fix.
+
+    Templates are rendered for a synthetic person built from every attribute and event the
+    definitions and events.yaml mention. Exits 1 on errors (and on warnings with --strict).
+    """
+    root = directory or Settings.from_env().campaigns_dir
+    report = check_folder(read_folder(root), time.time())
+    for problem in sorted(report.problems, key=lambda p: (p.severity != "error", p.file, p.line or 0)):
+        click.echo(str(problem), err=True)
+    found = report.definitions
     summary = (
-        f"{len(result.campaigns)} campaign(s), {len(result.segments)} segment(s)"
-        + (f", {len(template_ids)} template(s)" if template_ids is not None else "")
+        f"{len(found.campaigns)} campaign(s), {len(found.segments)} segment(s), "
+        f"{len(found.computed)} computed attribute(s) valid, {report.templates} template(s) checked"
     )
-    if problems:
-        click.echo(f"{len(problems)} problem(s) in {directory} ({summary} valid)", err=True)
+    errors, warnings = len(report.errors), len(report.warnings)
+    if errors or (strict and warnings):
+        click.echo(f"{errors} error(s), {warnings} warning(s) in {root} ({summary})", err=True)
         raise SystemExit(1)
-    click.echo(f"ok: {summary} in {directory}")
+    click.echo(f"ok: {summary} in {root}" + (f"; {warnings} warning(s)" if warnings else ""))

@@ -8,9 +8,13 @@ The file sits in the project folder (NUDGE_CAMPAIGNS_DIR), beside `campaigns/`:
       viewed_pricing: {}                     # no properties allowed
       purchased:
         properties: {amount: number, coupon: [string, "null"]}
+    attributes:                              # optional: the person attributes you send
+      first_name: string
+      trial_ends_at: integer
 
 Types are JSON types: string, number, integer, boolean, object, array, null, or `any`; a list
-allows several. Declared properties are optional; undeclared ones are refused. Page and screen
+allows several. Declared properties are optional; undeclared ones are refused. `attributes` is
+not enforced: `nudge campaigns check` reads it to know which `customer.*` a template may use. Page and screen
 views are not checked (their names are page titles, not a vocabulary).
 """
 
@@ -18,7 +22,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +54,8 @@ class EventSchema:
 
     source: str
     events: Mapping[str, Mapping[str, frozenset[str]]]
+    # Person attribute name -> JSON types (declared for `nudge campaigns check`; not enforced).
+    attributes: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
 
 def _types(value: Any, where: str) -> frozenset[str]:
@@ -65,9 +71,15 @@ def parse_event_schema(raw: Any, source: str = SCHEMA_FILE) -> EventSchema:
     """Validate the parsed YAML of an events file (`{events: {NAME: {properties: {PROP: TYPE}}}}`)."""
     if not isinstance(raw, dict) or not isinstance(raw.get("events"), dict):
         raise EventSchemaError(f"{source}: expected a mapping `events:` of event name -> {{properties: ...}}")
-    unknown = set(raw) - {"events"}
+    unknown = set(raw) - {"events", "attributes"}
     if unknown:
-        raise EventSchemaError(f"{source}: unknown top-level key(s) {', '.join(sorted(map(str, unknown)))}; only `events:`")
+        raise EventSchemaError(
+            f"{source}: unknown top-level key(s) {', '.join(sorted(map(str, unknown)))}; only `events:` and `attributes:`"
+        )
+    declared = raw.get("attributes") or {}
+    if not isinstance(declared, dict):
+        raise EventSchemaError(f"{source}: attributes: expected a mapping of attribute name -> type")
+    attributes = {str(name): _types(kind, f"{source}: attributes.{name}") for name, kind in declared.items()}
     events: dict[str, dict[str, frozenset[str]]] = {}
     for name, spec in raw["events"].items():
         where = f"{source}: events.{name}"
@@ -83,7 +95,7 @@ def parse_event_schema(raw: Any, source: str = SCHEMA_FILE) -> EventSchema:
         events[name] = {
             str(prop): _types(kind, f"{where}.properties.{prop}") for prop, kind in properties.items()
         }
-    return EventSchema(source=source, events=events)
+    return EventSchema(source=source, events=events, attributes=attributes)
 
 
 def load_event_schema(path: Path) -> EventSchema:

@@ -248,3 +248,42 @@ async def segment_members(
         segment, after, _limit(limit),
     )
     return [SegmentMember(person=r["person"], entered_at=r["entered_at"].timestamp()) for r in records]
+
+
+class RecordedInputsMissing(RuntimeError):
+    """This database's activity has no recorded inputs (`activity.input`): migrate it first."""
+
+
+# Inputs the engine makes itself; a replay makes its own (nudge simulate, the live stack).
+ENGINE_MADE_KINDS = ("wake", "absorb")
+
+
+async def recorded_inputs(
+    pool: asyncpg.Pool,
+    *,
+    after: int = 0,
+    person: str | None = None,
+    since: float | None = None,
+    until: float | None = None,
+    limit: int = 5000,
+) -> list[tuple[int, dict[str, Any]]]:
+    """The inputs recorded with the activity after id `after`, oldest first, as (id, input):
+    what producers wrote (engine-made wakes and merges left out), for `nudge activity --export`."""
+    if await pool.fetchval(
+        "SELECT 1 FROM information_schema.columns WHERE table_name = 'activity' AND column_name = 'input'"
+        " AND table_schema = current_schema()"
+    ) is None:
+        raise RecordedInputsMissing(
+            "this database's activity does not record inputs yet; run `nudge migrate` (inputs are "
+            "recorded from then on)"
+        )
+    records = await pool.fetch(
+        "SELECT id, input::text AS input FROM activity"
+        " WHERE id > $1 AND input IS NOT NULL AND NOT (kind = ANY($2::text[]))"
+        "   AND ($3::text IS NULL OR person = $3)"
+        "   AND ($4::float8 IS NULL OR at >= to_timestamp($4))"
+        "   AND ($5::float8 IS NULL OR at < to_timestamp($5))"
+        " ORDER BY id LIMIT $6",
+        after, list(ENGINE_MADE_KINDS), person, since, until, limit,
+    )
+    return [(r["id"], orjson.loads(r["input"])) for r in records]

@@ -1,11 +1,17 @@
-"""`nudge activity`: the latest inputs and what each changed; `--follow` prints new ones as they arrive."""
+"""`nudge activity`: the latest inputs and what each changed; `--follow` prints new ones as they
+arrive; `--export` writes the recorded inputs as a replayable JSON Lines file."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import IO
 
 import click
+import orjson
 
 from schemas.read_side import ActivityEntry
 from streams.cli.tables import iso
@@ -55,6 +61,46 @@ async def _show(
         await close_pool()
 
 
+def _moment(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is neither Unix seconds nor an ISO 8601 time") from None
+    if moment.tzinfo is None:
+        raise click.BadParameter(f"{value!r} has no time zone (add Z for UTC)")
+    return moment.timestamp()
+
+
+async def _export(
+    settings: Settings, person: str | None, since: float | None, until: float | None, out: IO[bytes]
+) -> int:
+    """Write every recorded input, oldest first, one JSON object per line; return how many."""
+    from agents.projector import queries
+    from streams.database import cli_pool, close_pool
+
+    pool = await cli_pool(settings)
+    written, after = 0, 0
+    try:
+        while True:
+            try:
+                page = await queries.recorded_inputs(pool, after=after, person=person, since=since, until=until)
+            except queries.RecordedInputsMissing as exc:
+                raise click.ClickException(str(exc)) from exc
+            if not page:
+                return written
+            out.write(b"".join(orjson.dumps(item) + b"\n" for _, item in page))
+            written += len(page)
+            after = page[-1][0]
+    finally:
+        await close_pool()
+
+
 @click.command()
 @click.option("--person", help="Only this person's inputs.")
 @click.option("--kind", help="Only inputs of this kind (identify, track, delivery, ...).")
@@ -65,11 +111,32 @@ async def _show(
               help="Seconds between polls with --follow.")
 @click.option("--json", "as_json", is_flag=True,
               help="JSON: an array, newest first; with --follow, one object per line.")
+@click.option("--export", is_flag=True,
+              help="Write the recorded inputs, oldest first, as JSON Lines in the input topic's format "
+                   "(replay them with `nudge simulate --events FILE`); engine-made wakes and merges are left out.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
+              help="With --export: the file to write (default: standard output).")
+@click.option("--since", callback=_moment, help="With --export: inputs applied at or after this time (ISO 8601 or Unix seconds).")
+@click.option("--until", callback=_moment, help="With --export: inputs applied before this time.")
 def activity(
-    person: str | None, kind: str | None, limit: int, follow: bool, interval: float, as_json: bool
+    person: str | None, kind: str | None, limit: int, follow: bool, interval: float, as_json: bool,
+    export: bool, output: Path | None, since: float | None, until: float | None,
 ) -> None:
     """The latest inputs (events, attribute changes, ...) and what each changed, from PostgreSQL."""
+    settings = Settings.from_env()
+    if export:
+        if follow or kind or as_json:
+            raise click.UsageError("--export goes with --person, --since, --until and --output only")
+        if output is None:
+            written = asyncio.run(_export(settings, person, since, until, sys.stdout.buffer))
+        else:
+            with output.open("wb") as out:
+                written = asyncio.run(_export(settings, person, since, until, out))
+        click.echo(f"exported {written} input(s)" + (f" to {output}" if output else ""), err=True)
+        return
+    if since is not None or until is not None or output is not None:
+        raise click.UsageError("--since, --until and --output go with --export")
     try:
-        asyncio.run(_show(Settings.from_env(), person, kind, limit, follow, as_json, interval))
+        asyncio.run(_show(settings, person, kind, limit, follow, as_json, interval))
     except KeyboardInterrupt:
         pass  # Ctrl-C is how --follow ends

@@ -1,7 +1,7 @@
 """Inputs: everything that can change a person, as it travels on the input topic.
 
 Every input is keyed by its person's id and arrives in order on that person's partition
-(DESIGN.md, "the one rule"). On the wire a Kafka message is either one input or an
+(docs/architecture.md, "The one rule"). On the wire a Kafka message is either one input or an
 `Envelope` of inputs whose keys all map to the same partition.
 """
 

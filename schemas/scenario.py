@@ -11,7 +11,7 @@ from schemas.durations import Duration
 
 _KINDS = (
     "identify", "track", "page", "delete", "suppress", "unsubscribe", "merge_into",
-    "add_to_segment", "remove_from_segment",
+    "add_to_segment", "remove_from_segment", "opened", "clicked", "bounced",
 )
 
 
@@ -30,7 +30,8 @@ class ScenarioTemplate(_Spec):
 class ScenarioInput(_Spec):
     """One input at `at` after start: exactly one of identify (+ anonymous_id), track (+ data),
     page, delete, suppress, unsubscribe, merge_into (this person merges into that one),
-    add_to_segment / remove_from_segment (a manual segment)."""
+    add_to_segment / remove_from_segment (a manual segment), opened / clicked / bounced
+    (TEMPLATE: what delivery reports about the person's latest message from that template)."""
 
     at: Duration
     person: str = Field(min_length=1)
@@ -46,6 +47,9 @@ class ScenarioInput(_Spec):
     merge_into: str | None = None
     add_to_segment: str | None = None
     remove_from_segment: str | None = None
+    opened: str | None = None
+    clicked: str | None = None
+    bounced: str | None = None
     # With identify: the anonymous id this person's earlier events were tracked under.
     anonymous_id: str | None = None
 

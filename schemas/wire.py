@@ -2,7 +2,7 @@
 
 Producers that write to Kafka directly send one input per message, keyed by the person id
 (see `schemas/input.schema.json`). Nudge's own ingestion sends envelopes, one per partition
-per flush, because Faust's cost is per Kafka message (DESIGN.md, "Speed").
+per flush, because Faust's cost is per Kafka message (docs/architecture.md, "Speed").
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from agents.simulate.virtual_clock import VirtualClock
 from schemas.commands import CallWebhook, Command, JourneyEvent, SendEmail
 from schemas.inputs import (
     Delete,
+    Delivery,
     Identify,
     Input,
     MergeInto,
@@ -60,9 +61,17 @@ class SimulationResult:
     end_offset: float = 0.0
 
 
-def to_input(item: ScenarioInput, start: float) -> Input:
-    """A scenario input as the Input model production receives."""
+def to_input(item: ScenarioInput, start: float, states: dict[str, PersonState] | None = None) -> Input:
+    """A scenario input as the Input model production receives; a delivery outcome names the
+    person's latest message from its template (found in `states`)."""
     at = start + item.at
+    for status in ("opened", "clicked", "bounced"):
+        template = getattr(item, status)
+        if template is not None:
+            state = (states or {}).get(item.person)
+            found = [m for m in (state.messages if state is not None else []) if m.template == template]
+            message_id = found[-1].id if found else f"no-{template}-message"
+            return Delivery(person=item.person, at=at, message_id=message_id, status=status, template=template)
     if item.identify is not None:
         return Identify(
             person=item.person, at=at, attributes=item.identify, anonymous_id=item.anonymous_id
@@ -191,7 +200,7 @@ def run_scenario(
     for _, item in sorted(enumerate(scenario.inputs), key=lambda pair: (pair[1].at, pair[0])):
         if item.at > result.end_offset:
             break
-        clock.feed(to_input(item, start))
+        clock.feed(to_input(item, start, clock.states))
     clock.run_until(start + result.end_offset)
     result.states = clock.states
     return result

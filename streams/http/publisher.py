@@ -1,6 +1,6 @@
 """Publishes accepted inputs to the input topic, one envelope per partition per flush.
 
-Faust pays its cost per Kafka message, not per input (DESIGN.md, "Speed"), so inputs that
+Faust pays its cost per Kafka message, not per input (docs/architecture.md, "Speed"), so inputs that
 arrive together are grouped by the partition their person id maps to, with the topic's own
 partitioner (murmur2, as Kafka's Java client and aiokafka use), and sent as one envelope.
 `publish` returns only when Kafka has acknowledged the inputs: HTTP 200 means durable.

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import unquote, urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class SettingsError(ValueError):
@@ -117,6 +117,28 @@ class Settings(BaseModel):
     # Per message part: a template that renders longer or larger than this fails that message.
     render_timeout_seconds: float = 2.0
     render_max_chars: int = 2_000_000
+    # --- deploy: Kafka durability (`nudge stack up --brokers 3`, deploy/k8s) ---
+    # Replicas of every topic Nudge creates (inputs, commands, table changelogs): 3 in production.
+    replication_factor: int = Field(default=1, ge=1)
+    # The topics' min.insync.replicas: with acks=all, a write is acknowledged once this many
+    # replicas have it. 2 of 3: one broker down keeps working; two down refuse (503), never lose.
+    min_insync_replicas: int = Field(default=1, ge=1)
+    # How long the API waits for Kafka to acknowledge an input before answering 503.
+    publish_timeout_seconds: float = Field(default=10.0, gt=0)
+
+    @model_validator(mode="after")
+    def _replicas_fit(self) -> "Settings":
+        if self.min_insync_replicas > self.replication_factor:
+            raise SettingsError(
+                f"NUDGE_MIN_INSYNC_REPLICAS ({self.min_insync_replicas}) is more than "
+                f"NUDGE_REPLICATION_FACTOR ({self.replication_factor}): no write could succeed"
+            )
+        return self
+
+    @property
+    def topic_config(self) -> dict[str, str]:
+        """Configs every topic Nudge creates gets (its changelogs add compaction)."""
+        return {"min.insync.replicas": str(self.min_insync_replicas)}
 
     @property
     def smtp(self) -> SmtpRelay:

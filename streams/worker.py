@@ -31,10 +31,11 @@ async def prepare(settings: Settings) -> None:
 
     await apply_migrations(settings.database_url, settings.app_id)
     # Faust ignores a source topic missing at assignment time until restarted.
+    replicated = {"replication_factor": settings.replication_factor, "config": settings.topic_config}
     for topic in (settings.input_topic, settings.sends_topic, settings.projections_topic,
                   settings.broadcasts_topic):
-        await ensure_topic(settings.kafka_bootstrap, topic, settings.partitions)
-    await ensure_topic(settings.kafka_bootstrap, settings.dead_letter_topic, 1)
+        await ensure_topic(settings.kafka_bootstrap, topic, settings.partitions, **replicated)
+    await ensure_topic(settings.kafka_bootstrap, settings.dead_letter_topic, 1, **replicated)
     # Before any input is consumed: a trigger must never meet an empty campaign set.
     await campaign_source.reload(settings.campaigns_dir, settings)
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, replace
+from pathlib import Path
 from types import ModuleType
 
-from deploy.local import ServiceStatus, StackError, inbox, kafka, postgres
+from deploy.local import ServiceStatus, StackError, cache_dir, inbox, kafka, postgres, stack_dir
 
 # Start order only matters for reporting; the services do not depend on each other.
 SERVICES = {"kafka": kafka, "postgres": postgres, "inbox": inbox}
@@ -38,12 +42,21 @@ class StackStatus:
 
 
 def environment() -> dict[str, str]:
-    """The NUDGE_* variables that point Nudge at the local stack (the Settings defaults)."""
+    """The NUDGE_* variables that point Nudge at the local stack (its running Kafka cluster)."""
     return {
-        "NUDGE_KAFKA_BOOTSTRAP": kafka.BOOTSTRAP,
+        **kafka_environment(kafka.running_cluster()),
         "NUDGE_DATABASE_URL": postgres.dsn(),
         "NUDGE_SMTP_URL": f"smtp://{inbox.HOST}:{inbox.smtp_port()}",
     }
+
+
+def kafka_environment(cluster: kafka.Cluster) -> dict[str, str]:
+    """The NUDGE_* variables for Nudge on `cluster`: its brokers and, with 3, its replication."""
+    env = {"NUDGE_KAFKA_BOOTSTRAP": cluster.bootstrap}
+    if cluster.size > 1:
+        env["NUDGE_REPLICATION_FACTOR"] = str(cluster.replication_factor)
+        env["NUDGE_MIN_INSYNC_REPLICAS"] = str(cluster.min_insync_replicas)
+    return env
 
 
 def _for_each(
@@ -68,10 +81,23 @@ def _for_each(
     return tuple(results[name] for name in SERVICES)
 
 
-def up(on_service: Callable[[ServiceStatus], None] | None = None) -> StackStatus:
-    """Start every service that is not running (already running ones are left alone)."""
+def up(
+    on_service: Callable[[ServiceStatus], None] | None = None, *, brokers: int | None = None
+) -> StackStatus:
+    """Start every service that is not running (already running ones are left alone).
+
+    `brokers` (default NUDGE_KAFKA_BROKERS, else 1): how many Kafka brokers; 3 runs production's
+    replication (3 replicas, 2 in sync).
+    """
     started = time.monotonic()
-    services = _for_each(lambda module: module.up(), on_service)
+    # Unless told otherwise, a cluster that already runs is the one wanted: `up` stays a no-op.
+    cluster = kafka.running_cluster() if brokers is None and "NUDGE_KAFKA_BROKERS" not in os.environ \
+        else kafka.cluster(brokers)
+
+    def start(module: ModuleType) -> ServiceStatus:
+        return kafka.up(cluster) if module is kafka else module.up()
+
+    services = _for_each(start, on_service)
     return StackStatus(services, time.monotonic() - started)
 
 
@@ -97,3 +123,72 @@ def status() -> StackStatus:
     started = time.monotonic()
     services = tuple(module.status() for module in SERVICES.values())
     return StackStatus(services, time.monotonic() - started)
+
+
+def installed_packages_file() -> Path:
+    """Where deploy/install.sh records the system packages it installed (one per line)."""
+    return cache_dir() / "installed-packages.txt"
+
+
+@dataclass(frozen=True)
+class Purged:
+    """What `purge` removed."""
+
+    paths: tuple[Path, ...]
+    users: tuple[str, ...]
+    packages: tuple[str, ...]
+
+
+def purge(*, packages: bool = True) -> Purged:
+    """Stop the stack, then delete what it and deploy/install.sh left on the machine.
+
+    Removes the stack dir (every Kafka cluster, PostgreSQL's data wherever it lives, received
+    mail, logs), the cache (Kafka's jars), the 'nudge' system user of earlier versions, and the
+    system packages the installer recorded as installed by it (`apt-get purge`, as root).
+    The repository and its .venv stay: they are the clone's.
+    """
+    down()
+    removed: list[Path] = []
+    # Only this stack's own server user of earlier versions; never one another stack still uses.
+    legacy = postgres.legacy_os_user()
+    server_user = postgres.server_user(postgres.server())
+    if server_user is None or server_user.pw_name != legacy:
+        legacy = None
+    for cluster in kafka.stack_clusters():
+        if any(node.pid() is not None for node in cluster.nodes):
+            kafka.down(cluster)
+        removed += kafka.purge(cluster)
+    removed += postgres.purge()
+    recorded = _recorded_packages() if packages else []
+    for path in (stack_dir(), cache_dir()):
+        if path.exists():
+            shutil.rmtree(path)
+            removed.append(path)
+    users = []
+    if legacy is not None:
+        result = subprocess.run(["userdel", legacy], capture_output=True, text=True)
+        if result.returncode != 0:
+            # 8: a process still runs as it (another stack's PostgreSQL); leave it.
+            raise StackError(f"could not remove the system user '{legacy}': {result.stderr.strip()}")
+        users.append(legacy)
+    if recorded:
+        if os.geteuid() != 0:
+            raise StackError(
+                "removing the packages deploy/install.sh installed needs root: "
+                f"sudo apt-get purge {' '.join(recorded)}"
+            )
+        result = subprocess.run(
+            ["apt-get", "purge", "-y", "-qq", *recorded],
+            capture_output=True, text=True, env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+        )
+        if result.returncode != 0:
+            raise StackError(f"apt-get purge {' '.join(recorded)} failed:\n{result.stderr[-2000:]}")
+    return Purged(tuple(removed), tuple(users), tuple(recorded))
+
+
+def _recorded_packages() -> list[str]:
+    try:
+        lines = installed_packages_file().read_text().split()
+    except FileNotFoundError:
+        return []
+    return sorted(set(lines))

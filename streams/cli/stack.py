@@ -23,12 +23,16 @@ def stack() -> None:
 
 
 @stack.command()
-def up() -> None:
+@click.option(
+    "--brokers", type=click.IntRange(1, 9), default=None,
+    help="Kafka brokers (default NUDGE_KAFKA_BROKERS, else 1); 3 replicates like production.",
+)
+def up(brokers: int | None) -> None:
     """Start every service that is not running; a second call does nothing."""
     from deploy.local import stack as local
 
     try:
-        result = local.up(on_service=lambda s: click.echo(_line(s)))
+        result = local.up(on_service=lambda s: click.echo(_line(s)), brokers=brokers)
     except StackError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"stack ready in {result.seconds:.1f}s; Nudge's defaults point at it:")
@@ -37,11 +41,27 @@ def up() -> None:
 
 
 @stack.command()
-def down() -> None:
-    """Stop every service (data and received messages are kept)."""
+@click.option(
+    "--purge", is_flag=True,
+    help="Also delete what the stack and deploy/install.sh left: data, logs, the jar cache, "
+    "and the system packages the installer installed.",
+)
+@click.option("--keep-packages", is_flag=True, help="With --purge: leave system packages installed.")
+def down(purge: bool, keep_packages: bool) -> None:
+    """Stop every service (data and received messages are kept, unless --purge)."""
     from deploy.local import stack as local
 
     try:
+        if purge:
+            purged = local.purge(packages=not keep_packages)
+            for path in purged.paths:
+                click.echo(f"removed {path}")
+            for user in purged.users:
+                click.echo(f"removed system user {user}")
+            if purged.packages:
+                click.echo("removed packages: " + " ".join(purged.packages))
+            click.echo("stack purged")
+            return
         result = local.down(on_service=lambda s: click.echo(_line(s)))
     except StackError as exc:
         raise click.ClickException(str(exc)) from exc

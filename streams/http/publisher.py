@@ -3,7 +3,11 @@
 Faust pays its cost per Kafka message, not per input (docs/architecture.md, "Speed"), so inputs that
 arrive together are grouped by the partition their person id maps to, with the topic's own
 partitioner (murmur2, as Kafka's Java client and aiokafka use), and sent as one envelope.
-`publish` returns only when Kafka has acknowledged the inputs: HTTP 200 means durable.
+`publish` returns only when Kafka has acknowledged the inputs: HTTP 200 means durable. The
+producer waits for every in-sync replica (acks=all, idempotent); when Kafka cannot take the
+write in time (too few brokers for min.insync.replicas), `publish` raises and the API answers
+503: nothing is acknowledged that could be lost. An input refused that way may still arrive
+once the brokers are back (a retry with the same event `id` is deduplicated).
 """
 
 from __future__ import annotations
@@ -13,26 +17,50 @@ from collections import defaultdict
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import KafkaTimeoutError, TopicAlreadyExistsError
 
 from schemas.inputs import Input
 from schemas.wire import encode_envelope
 from streams.partitioning import partition_for
 
 
-async def ensure_topic(bootstrap: str, topic: str, partitions: int) -> int:
-    """Create `topic` if it is missing; return its partition count."""
+class TopicReplicationError(RuntimeError):
+    """An existing topic has fewer replicas than NUDGE_REPLICATION_FACTOR asks for."""
+
+
+async def ensure_topic(
+    bootstrap: str,
+    topic: str,
+    partitions: int,
+    *,
+    replication_factor: int = 1,
+    config: dict[str, str] | None = None,
+) -> int:
+    """Create `topic` if it is missing (with `replication_factor` and `config`); return its partition count.
+
+    An existing topic with fewer replicas than asked raises TopicReplicationError: writes to it
+    would be acknowledged by fewer brokers than the deployment promises.
+    """
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
         try:
             await admin.create_topics(
-                [NewTopic(topic, num_partitions=partitions, replication_factor=1)]
+                [NewTopic(topic, num_partitions=partitions, replication_factor=replication_factor,
+                          topic_configs=dict(config or {}))]
             )
         except TopicAlreadyExistsError:
             pass
         described = await admin.describe_topics([topic])
-        return len(described[0]["partitions"])
+        found = described[0]["partitions"]
+        replicas = min((len(p["replicas"]) for p in found), default=replication_factor)
+        if replicas < replication_factor:
+            raise TopicReplicationError(
+                f"topic {topic} has {replicas} replica(s) per partition but "
+                f"NUDGE_REPLICATION_FACTOR is {replication_factor}; reassign its partitions "
+                f"(kafka-reassign-partitions) or lower the setting"
+            )
+        return len(found)
     finally:
         await admin.close()
 
@@ -48,7 +76,13 @@ class InputPublisher:
         *,
         linger: float = 0.002,
         max_batch: int = 1000,
+        replication_factor: int = 1,
+        topic_config: dict[str, str] | None = None,
+        timeout: float = 10.0,
     ) -> None:
+        self._replication_factor = replication_factor
+        self._topic_config = dict(topic_config or {})
+        self._timeout = timeout
         self._bootstrap = bootstrap
         self._topic = topic
         self._wanted_partitions = partitions
@@ -63,7 +97,8 @@ class InputPublisher:
     async def start(self) -> None:
         """Connect, and create the input topic if nobody has yet."""
         self._partitions = await ensure_topic(
-            self._bootstrap, self._topic, self._wanted_partitions
+            self._bootstrap, self._topic, self._wanted_partitions,
+            replication_factor=self._replication_factor, config=self._topic_config,
         )
         self._producer = AIOKafkaProducer(
             bootstrap_servers=self._bootstrap,
@@ -85,7 +120,10 @@ class InputPublisher:
             await self._producer.stop()
 
     async def publish(self, inputs: list[Input]) -> None:
-        """Queue `inputs` for the next flush and wait until Kafka has them."""
+        """Queue `inputs` for the next flush and wait until Kafka has them.
+
+        Raises KafkaTimeoutError when Kafka has not acknowledged them within the timeout.
+        """
         loop = asyncio.get_running_loop()
         futures = []
         for item in inputs:
@@ -96,7 +134,16 @@ class InputPublisher:
             self._flush_now()
         elif self._flush_handle is None:
             self._flush_handle = loop.call_later(self._linger, self._flush_now)
-        await asyncio.gather(*futures)
+        acknowledged = asyncio.gather(*futures)
+        try:
+            # Shielded: the send goes on (Kafka may still take it); only this request gives up.
+            await asyncio.wait_for(asyncio.shield(acknowledged), self._timeout)
+        except asyncio.TimeoutError:
+            acknowledged.add_done_callback(_consume_result)
+            raise KafkaTimeoutError(
+                f"Kafka did not acknowledge the input within {self._timeout:g}s "
+                f"(brokers down, or fewer in sync than min.insync.replicas)"
+            ) from None
 
     def _flush_now(self) -> None:
         if self._flush_handle is not None:
@@ -132,3 +179,9 @@ class InputPublisher:
                     future.set_exception(result)
                 else:
                     future.set_result(None)
+
+
+def _consume_result(future: asyncio.Future[object]) -> None:
+    # A send this request gave up on may fail later; nobody awaits it any more.
+    if not future.cancelled():
+        future.exception()

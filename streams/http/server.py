@@ -70,7 +70,9 @@ def create_app(settings: Settings, publisher: Publisher) -> web.Application:
 async def serve(settings: Settings) -> None:
     """Run the API until SIGTERM or SIGINT, flushing accepted inputs before exiting."""
     publisher = InputPublisher(
-        settings.kafka_bootstrap, settings.input_topic, settings.partitions
+        settings.kafka_bootstrap, settings.input_topic, settings.partitions,
+        replication_factor=settings.replication_factor, topic_config=settings.topic_config,
+        timeout=settings.publish_timeout_seconds,
     )
     await publisher.start()
     runner = web.AppRunner(create_app(settings, publisher), access_log=None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import smtplib
 import socket
 import subprocess
@@ -229,8 +230,81 @@ async def test_postgres_serves_nudge_and_isolated_databases(running: local_stack
         await connect_server(dsn)
 
 
-def test_stack_dir_is_configurable(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Read at call time, so tests and `nudge dev` can point the stack elsewhere.
+def test_stack_dir_and_ports_are_configurable(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Read at call time, so tests and `nudge dev` can run a second stack beside the shared one.
     monkeypatch.setenv("NUDGE_STACK_DIR", "/tmp/nudge-elsewhere")
+    monkeypatch.setenv("NUDGE_KAFKA_PORT", "29192")
+    monkeypatch.setenv("NUDGE_POSTGRES_PORT", "25532")
     assert str(kafka.data_dir()) == "/tmp/nudge-elsewhere/kafka/data"
-    assert str(postgres.data_dir()) == "/tmp/nudge-elsewhere/postgres/data"
+    assert kafka.cluster().bootstrap == "127.0.0.1:29192"
+    three = kafka.cluster(3)
+    assert three.bootstrap == "127.0.0.1:29192,127.0.0.1:29194,127.0.0.1:29196"
+    assert [n.controller_port for n in three.nodes] == [29193, 29195, 29197]
+    assert str(three.node(2).data_dir) == "/tmp/nudge-elsewhere/kafka-3/broker-2/data"
+    assert (three.replication_factor, three.min_insync_replicas) == (3, 2)
+    assert postgres.dsn() == "postgresql://nudge:nudge@127.0.0.1:25532/nudge"
+    if os.geteuid() == 0:
+        # As root the server runs as Debian's `postgres` user, in that user's own home.
+        assert postgres.data_dir().is_relative_to(postgres.DEBIAN_HOME / "nudge")
+    else:
+        assert str(postgres.data_dir()) == "/tmp/nudge-elsewhere/postgres/data"
+
+
+def _modes(paths: list[Path]) -> dict[str, int]:
+    return {str(p): p.stat().st_mode for p in paths if p.exists()}
+
+
+def test_a_private_stack_comes_up_and_purge_leaves_the_machine_as_it_was(tmp_path: Path) -> None:
+    stack_dir = tmp_path / "stack"
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    # The jars are reused through a link (purge removes the link, never what it points to).
+    jars = kafka.libs_dir().parent
+    (cache / jars.name).symlink_to(jars)
+    base = _free_block(2)
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("NUDGE_")},
+        "NUDGE_STACK_DIR": str(stack_dir), "NUDGE_CACHE_DIR": str(cache),
+        "NUDGE_KAFKA_PORT": str(base), "NUDGE_POSTGRES_PORT": str(_free_port()),
+        "NUDGE_INBOX_SMTP_PORT": str(_free_port()), "NUDGE_INBOX_HTTP_PORT": str(_free_port()),
+    }
+    watched = [*tmp_path.parents, Path("/var/lib/postgresql"), Path.home()]
+    modes_before = _modes(watched)
+    users_before = Path("/etc/passwd").read_text()
+    nudge = str(Path(sys.executable).with_name("nudge"))
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([nudge, *args], env=env, capture_output=True, text=True, timeout=180)
+
+    try:
+        up = run("stack", "up")
+        assert up.returncode == 0, up.stdout + up.stderr
+        assert f"NUDGE_KAFKA_BOOTSTRAP=127.0.0.1:{base}" in up.stdout
+        assert run("stack", "status").returncode == 0
+    finally:
+        purged = run("stack", "down", "--purge", "--keep-packages")
+    assert purged.returncode == 0, purged.stdout + purged.stderr
+    assert "stack purged" in purged.stdout
+    assert not stack_dir.exists() and not cache.exists()
+    assert jars.exists()
+    assert f"removed {postgres.DEBIAN_HOME / 'nudge'}" in purged.stdout or os.geteuid() != 0
+    assert _modes(watched) == modes_before
+    assert Path("/etc/passwd").read_text() == users_before
+
+
+def _free_block(count: int) -> int:
+    # `count` brokers need 2 consecutive ports each (client, controller).
+    for _ in range(50):
+        first = _free_port()
+        if first + 2 * count < 65536 and all(_port_free(first + i) for i in range(2 * count)):
+            return first
+    raise RuntimeError("no block of free ports found")
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False

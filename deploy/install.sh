@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Idempotent installer for a fresh Debian 12 machine. Run from the repository root:
 #   deploy/install.sh
-# Installs Java 17, Maven and PostgreSQL (Debian packages) when missing, creates .venv
+# Installs Java 17, Maven and PostgreSQL (Debian packages) when missing (and records which in
+# $NUDGE_CACHE_DIR/installed-packages.txt for `nudge stack down --purge`), creates .venv
 # (Python 3.11), installs requirements.lock and Nudge itself (editable), and fetches Kafka's
 # jars into the cache. Fast when everything is already there.
 set -euo pipefail
@@ -40,6 +41,10 @@ if [ ${#missing[@]} -gt 0 ]; then
     say "apt-get install ${missing[*]}"
     as_root apt-get update -qq
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+    # Recorded, so `nudge stack down --purge` removes exactly what this script installed.
+    record="${NUDGE_CACHE_DIR:-$HOME/.cache/nudge}/installed-packages.txt"
+    mkdir -p "$(dirname "$record")"
+    printf '%s\n' "${missing[@]}" >> "$record"
 else
     say "system packages present (java 17+, maven, postgresql, python3.11)"
 fi

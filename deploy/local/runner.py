@@ -115,10 +115,27 @@ class NudgeProcesses:
         self.worker.send_signal(signal.SIGKILL)
         self.worker.wait(timeout=10)
 
+    def kill_api(self) -> None:
+        """SIGKILL the API: requests in flight get no answer."""
+        assert self.api is not None
+        self.api.send_signal(signal.SIGKILL)
+        self.api.wait(timeout=10)
+
+    def pause_worker(self) -> None:
+        """SIGSTOP the worker: it keeps its sockets and claims but does nothing (a long GC, a VM freeze)."""
+        assert self.worker is not None
+        self.worker.send_signal(signal.SIGSTOP)
+
+    def resume_worker(self) -> None:
+        """SIGCONT a paused worker: it carries on from where it stopped, unaware of the gap."""
+        assert self.worker is not None
+        self.worker.send_signal(signal.SIGCONT)
+
     def stop(self) -> None:
         """Stop whatever still runs: SIGTERM, then SIGKILL."""
         for proc in (self.api, self.worker):
             if proc is not None and proc.poll() is None:
+                proc.send_signal(signal.SIGCONT)  # a paused process would never see SIGTERM
                 proc.send_signal(signal.SIGTERM)
         for proc in (self.api, self.worker):
             if proc is not None:

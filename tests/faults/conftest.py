@@ -1,0 +1,127 @@
+"""Fault-suite fixtures: the shared stack, a fresh database, an SMTP sink, deployments, the report.
+
+Cases marked `fault_pending` count a failure today's code still has (their owner's fix is in
+progress, see docs/faults.md). They are left out of the default run (deselected, reported as
+such at the end), and run with `NUDGE_FAULTS_ALL=1` or any `-m` expression that names them.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from deploy.local.fault_counts import MARKDOWN_HEADER, CaseResult, markdown_row, summary
+from deploy.local.fault_harness import FaultDeployment, FaultSize, fault_seed, fault_size
+from deploy.local.smtp_sink import SmtpSink
+
+RESULTS = pytest.StashKey[list[CaseResult]]()
+PENDING = pytest.StashKey[list[str]]()
+REPORT = Path("var/faults/report.md")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if os.environ.get("NUDGE_FAULTS_ALL") == "1" or config.getoption("markexpr"):
+        return
+    pending = [item for item in items if item.get_closest_marker("fault_pending")]
+    if not pending:
+        return
+    config.stash[PENDING] = [
+        f"{item.nodeid} ({item.get_closest_marker('fault_pending').args[0]})" for item in pending
+    ]
+    config.hook.pytest_deselected(items=pending)
+    items[:] = [item for item in items if not item.get_closest_marker("fault_pending")]
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    results = config.stash.get(RESULTS, [])
+    pending = config.stash.get(PENDING, [])
+    if not results and not pending:
+        return
+    terminalreporter.section("fault suite counts")
+    for result in results:
+        terminalreporter.write_line(summary(result))
+    if results:
+        table = "\n".join([MARKDOWN_HEADER, *(markdown_row(r) for r in results)])
+        terminalreporter.write_line("")
+        terminalreporter.write_line(table)
+        REPORT.parent.mkdir(parents=True, exist_ok=True)
+        REPORT.write_text(table + "\n\n" + "\n\n".join(summary(r) for r in results) + "\n")
+    for line in pending:
+        terminalreporter.write_line(f"deselected, awaiting a fix (NUDGE_FAULTS_ALL=1 runs it): {line}")
+
+
+@pytest.fixture(scope="session")
+def size() -> FaultSize:
+    """How hard the cases push (NUDGE_FAULTS_SIZE: ci or full)."""
+    return fault_size()
+
+
+@pytest.fixture
+def seed() -> int:
+    """The seed of this case's fault timings (NUDGE_FAULTS_SEED replays one)."""
+    return fault_seed()
+
+
+@pytest.fixture
+def record(request: pytest.FixtureRequest) -> Callable[[CaseResult], None]:
+    """Keep a case's counts for the end-of-run report."""
+
+    def keep(result: CaseResult) -> None:
+        request.config.stash.setdefault(RESULTS, []).append(result)
+
+    return keep
+
+
+@pytest.fixture(scope="session")
+def shared_kafka() -> str:
+    """The local stack's Kafka (started if it is not running; never restarted by this suite)."""
+    from deploy.local import kafka, stack
+
+    stack.up()
+    return kafka.BOOTSTRAP
+
+
+@pytest.fixture
+def shared_database(shared_kafka: str) -> Iterator[str]:
+    """A fresh, migrated database on the local stack's PostgreSQL, dropped afterwards."""
+    from deploy.local import postgres
+
+    name = f"nudge_fault_{uuid.uuid4().hex[:12]}"
+    yield postgres.create_database(name)
+    if os.environ.get("NUDGE_FAULTS_KEEP") == "1":
+        print(f"kept database {name} (NUDGE_FAULTS_KEEP=1)")
+        return
+    postgres.drop_database(name)
+
+
+@pytest.fixture
+def sink() -> Iterator[SmtpSink]:
+    """The SMTP server the case counts at (Nudge's own inbox is never used)."""
+    with SmtpSink() as server:
+        yield server
+
+
+@pytest.fixture
+def deployment(
+    tmp_path: Path, shared_kafka: str, shared_database: str, sink: SmtpSink
+) -> Iterator[Callable[..., FaultDeployment]]:
+    """Start a deployment on the shared Kafka and a fresh database (or the ones given)."""
+    made: list[FaultDeployment] = []
+
+    def start(*, kafka_bootstrap: str | None = None, database_url: str | None = None) -> FaultDeployment:
+        nudge = FaultDeployment(
+            tmp_path,
+            kafka_bootstrap=kafka_bootstrap or shared_kafka,
+            database_url=database_url or shared_database,
+            sink=sink,
+        )
+        made.append(nudge)
+        return nudge.start()
+
+    yield start
+    for nudge in made:
+        nudge.stop()

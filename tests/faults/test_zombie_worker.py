@@ -1,0 +1,39 @@
+"""A worker paused (SIGSTOP) past its session timeout while another takes over, then resumed:
+the zombie must not send what the other worker sent, and nothing is lost."""
+
+from __future__ import annotations
+
+import random
+import time
+
+import pytest
+
+from deploy.local.fault_counts import summary, violations
+from deploy.local.fault_harness import WAIT_SECONDS
+
+pytestmark = [pytest.mark.integration, pytest.mark.faults]
+
+
+def test_a_worker_paused_past_its_session_and_resumed_sends_nothing_twice(
+    deployment, size, seed, record
+):
+    nudge = deployment()
+    survivor = nudge.another_worker()
+    nudge.start_worker(survivor)
+    load = nudge.load(size.rate).start()
+    time.sleep(size.load_margin_seconds + random.Random(seed).uniform(0.0, 2.0))
+    nudge.pause_worker()
+    time.sleep(size.pause_seconds)
+    back = nudge.resume_worker()
+    time.sleep(size.load_margin_seconds)
+    stats = load.stop()
+
+    result = nudge.count(
+        f"worker paused {size.pause_seconds:.0f}s (zombie)", size=size.name, seed=seed, faults=1,
+        stats=stats, since=back, within=size.within_seconds + WAIT_SECONDS,
+        settle=size.settle_seconds,
+    )
+    record(result)
+    # Allowed: a copy the relay took while the pause froze the sender before `sent`, re-sent
+    # by the survivor. Not allowed: the zombie sending, after it resumes, what was sent.
+    assert violations(result) == [], summary(result)

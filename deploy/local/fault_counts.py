@@ -213,19 +213,23 @@ def violations(result: CaseResult, *, allow_exposed_duplicates: bool = True) -> 
             f"read model incomplete: {rm.missing_people} of {rm.expected} people missing, "
             f"{rm.missing_entered} without an `entered` event, {rm.extra_entered} entered twice"
         )
-    if result.lost == 0 and (result.emails_after is None or result.emails_after > result.within):
-        found.append(
-            f"every email arrived only {_secs(result.emails_after)} after quiet "
-            f"(target: within {result.within:.0f}s)"
-        )
-    if rm.complete and (result.read_model_after is None or result.read_model_after > result.within):
-        found.append(
-            f"read model complete only {_secs(result.read_model_after)} after quiet "
-            f"(target: within {result.within:.0f}s)"
-        )
+    if result.lost == 0 and _late(result.emails_after, result.within):
+        found.append(f"every email arrived only {_when(result.emails_after, result.within)}")
+    if rm.complete and _late(result.read_model_after, result.within):
+        found.append(f"read model complete only {_when(result.read_model_after, result.within)}")
     if result.accepted == 0:
         found.append("no signup was accepted: the case measured nothing")
     return found
+
+
+def _late(after: float | None, within: float) -> bool:
+    return after is None or after > within
+
+
+def _when(after: float | None, within: float) -> str:
+    if after is None:
+        return f"after the deadline ({within:.0f}s after quiet), while waiting for late copies"
+    return f"{after:.1f}s after quiet (target: within {within:.0f}s)"
 
 
 def summary(result: CaseResult) -> str:

@@ -15,8 +15,6 @@ from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import asyncpg
-
 from deploy.local.fault_counts import (
     CaseResult,
     Mail,
@@ -31,6 +29,7 @@ from deploy.local.process import run_sync
 from deploy.local.runner import NudgeProcesses, delete_topics, free_port, nudge_env
 from deploy.local.signup_load import LoadStats, SignupLoad
 from deploy.local.smtp_sink import SmtpSink
+from streams.database import connect
 
 CAMPAIGN_ID = "onboarding"
 TEMPLATES = ("welcome", "followup")
@@ -257,7 +256,7 @@ class FaultDeployment:
         """The accepted people that have a `people` row, and their `entered` event counts."""
 
         async def query() -> tuple[list[str], dict[str, int]]:
-            conn = await asyncpg.connect(self.database_url, timeout=10)
+            conn = await connect(self.database_url, self.app_id)
             try:
                 people = await conn.fetch(
                     "SELECT person FROM people WHERE person = ANY($1::text[])", accepted
@@ -279,7 +278,7 @@ class FaultDeployment:
         claim times."""
 
         async def query() -> tuple[dict[tuple[str, str], tuple[str, str]], dict[str, list[float]]]:
-            conn = await asyncpg.connect(self.database_url, timeout=10)
+            conn = await connect(self.database_url, self.app_id)
             try:
                 rows = await conn.fetch(
                     "SELECT person, template, status, coalesce(last_error, '') AS error FROM outbox"
@@ -336,7 +335,7 @@ class FaultDeployment:
             if lost:
                 notes = (*notes, f"{template} lost for: {', '.join(lost[:10])}"
                          + (" ..." if len(lost) > 10 else ""))
-            notes = (*notes, *(f"{template} rows failed {n}x with: {e}" for e, n in errors.items()))
+            notes = (*notes, *(f"{template} rows' last error ({n}x): {e}" for e, n in errors.items()))
         missing = sorted(set(accepted) - set(people))
         if missing:
             notes = (*notes, f"not in `people`: {', '.join(missing[:10])}"

@@ -2,7 +2,7 @@
 
 Cases marked `fault_pending` count a failure today's code still has (their owner's fix is in
 progress, see docs/faults.md). They are left out of the default run (deselected, reported as
-such at the end), and run with `NUDGE_FAULTS_ALL=1` or any `-m` expression that names them.
+such at the end), and run with `NUDGE_FAULTS_ALL=1` or an `-m` expression that names `fault_pending`.
 """
 
 from __future__ import annotations
@@ -20,11 +20,12 @@ from deploy.local.smtp_sink import SmtpSink
 
 RESULTS = pytest.StashKey[list[CaseResult]]()
 PENDING = pytest.StashKey[list[str]]()
+# Written at the end of a run that counted anything (var/ is not in git).
 REPORT = Path("var/faults/report.md")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if os.environ.get("NUDGE_FAULTS_ALL") == "1" or config.getoption("markexpr"):
+    if os.environ.get("NUDGE_FAULTS_ALL") == "1" or "fault_pending" in (config.getoption("markexpr") or ""):
         return
     pending = [item for item in items if item.get_closest_marker("fault_pending")]
     if not pending:
@@ -48,8 +49,9 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: p
         table = "\n".join([MARKDOWN_HEADER, *(markdown_row(r) for r in results)])
         terminalreporter.write_line("")
         terminalreporter.write_line(table)
-        REPORT.parent.mkdir(parents=True, exist_ok=True)
-        REPORT.write_text(table + "\n\n" + "\n\n".join(summary(r) for r in results) + "\n")
+        report = config.rootpath / REPORT
+        report.parent.mkdir(parents=True, exist_ok=True)
+        report.write_text(table + "\n\n" + "\n\n".join(summary(r) for r in results) + "\n")
     for line in pending:
         terminalreporter.write_line(f"deselected, awaiting a fix (NUDGE_FAULTS_ALL=1 runs it): {line}")
 

@@ -14,6 +14,7 @@ from deploy.local.fault_harness import WAIT_SECONDS
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
 
+@pytest.mark.fault_pending("issue 10 commit order: inputs answered 200 lost across the pause (lead)")
 def test_a_worker_paused_past_its_session_and_resumed_sends_nothing_twice(
     deployment, size, seed, record
 ):

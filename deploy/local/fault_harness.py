@@ -300,19 +300,19 @@ class FaultDeployment:
         self,
         case: str,
         *,
-        size: str,
+        size: FaultSize,
         seed: int,
         faults: int,
         stats: LoadStats,
         since: float,
-        within: float,
-        settle: float,
         notes: tuple[str, ...] = (),
     ) -> CaseResult:
-        """Wait for completion (or the deadline), let late copies arrive, and count."""
+        """Wait until everything arrived or the deadline (the target, plus the campaign's wait,
+        after `since`) passed, let late copies arrive, and count."""
         accepted = stats.accepted
+        within = size.within_seconds + WAIT_SECONDS
         emails_after, read_model_after = self.wait_for_completion(accepted, since, within)
-        time.sleep(settle)
+        time.sleep(size.settle_seconds)
         mails = self.mails()
         people, entered = self.read_model(accepted)
         rows, attempts = self.outbox()
@@ -342,7 +342,7 @@ class FaultDeployment:
                      + (" ..." if len(missing) > 10 else ""))
         return CaseResult(
             case=case,
-            size=size,
+            size=size.name,
             faults=faults,
             seed=seed,
             started=stats.started,

@@ -9,7 +9,6 @@ import time
 import pytest
 
 from deploy.local.fault_counts import summary, violations
-from deploy.local.fault_harness import WAIT_SECONDS
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
@@ -25,8 +24,7 @@ def test_the_api_killed_at_random_moments_loses_no_accepted_signup(deployment, s
     stats = load.stop()
 
     result = nudge.count(
-        "API SIGKILL", size=size.name, seed=seed, faults=size.kills, stats=stats,
-        since=time.time(), within=size.within_seconds + WAIT_SECONDS, settle=size.settle_seconds,
+        "API SIGKILL", size=size, seed=seed, faults=size.kills, stats=stats, since=time.time(),
     )
     record(result)
     # Nothing was killed inside an SMTP exchange: no duplicate at all is allowed.

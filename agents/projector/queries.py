@@ -254,8 +254,8 @@ class RecordedInputsMissing(RuntimeError):
     """This database's activity has no recorded inputs (`activity.input`): migrate it first."""
 
 
-# Inputs the engine makes itself; a replay makes its own (nudge simulate, the live stack).
-ENGINE_MADE_KINDS = ("wake", "absorb")
+# Timer wakes: a replay (nudge simulate, the live stack) makes its own from the state.
+ENGINE_MADE_KINDS = ("wake",)
 
 
 async def recorded_inputs(
@@ -268,7 +268,8 @@ async def recorded_inputs(
     limit: int = 5000,
 ) -> list[tuple[int, dict[str, Any]]]:
     """The inputs recorded with the activity after id `after`, oldest first, as (id, input):
-    what producers wrote (engine-made wakes and merges left out), for `nudge activity --export`."""
+    what producers wrote, and the merges (`absorb`) whose secondary's own inputs were erased with
+    them; timer wakes are left out. For `nudge activity --export` and `nudge preview`."""
     if await pool.fetchval(
         "SELECT 1 FROM information_schema.columns WHERE table_name = 'activity' AND column_name = 'input'"
         " AND table_schema = current_schema()"
@@ -287,3 +288,4 @@ async def recorded_inputs(
         after, list(ENGINE_MADE_KINDS), person, since, until, limit,
     )
     return [(r["id"], orjson.loads(r["input"])) for r in records]
+

@@ -1,9 +1,12 @@
 """Replay recorded inputs (what producers write to Kafka) against a project on a virtual clock. Pure.
 
 Inputs are applied in the order given, each at its own time; timers fire as they fall due and,
-after the last input, for `tail` seconds more. Recorded `wake` and `absorb` inputs are skipped:
-the engine makes its own from the replayed state (a recorded one would fire twice). What comes
-out is what each campaign would send: every person's journeys, emails and webhooks, and totals.
+after the last input, for `tail` seconds more. Recorded `wake` inputs are skipped: the engine
+makes its own from the replayed state (a recorded one would fire twice). A recorded `absorb`
+(a merge folding one person into another) is applied only when the recording holds none of the
+folded person's own inputs (they are erased by the merge); otherwise the replayed merge makes
+it. What comes out is what each campaign would send: every person's journeys, emails and
+webhooks, and totals.
 """
 
 from __future__ import annotations
@@ -19,11 +22,11 @@ from agents.simulate.runner import build_campaigns, render_send
 from agents.simulate.totals import Totals
 from agents.simulate.virtual_clock import VirtualClock
 from schemas.commands import CallWebhook, Command, JourneyEvent, SendEmail
-from schemas.inputs import Input, Track
+from schemas.inputs import Absorb, Input, Track
 from streams.http.event_schema import event_problems
 
 # Inputs only the engine itself produces; replaying a recorded one would apply it twice.
-ENGINE_MADE = ("wake", "absorb")
+ENGINE_MADE = ("wake",)
 # Problems kept word for word (the rest are counted).
 KEEP_PROBLEMS = 20
 
@@ -142,7 +145,7 @@ def replay(
             report.problem(f"line {record.line}: {record.error}")
             continue
         for item in record.inputs:
-            if item.kind in ENGINE_MADE:
+            if item.kind in ENGINE_MADE or (isinstance(item, Absorb) and item.source in report.people):
                 report.skipped[item.kind] += 1
                 continue
             if project.events is not None and isinstance(item, Track) and item.type == "event":

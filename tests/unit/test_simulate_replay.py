@@ -161,3 +161,16 @@ def test_timers_of_different_people_fire_in_due_order() -> None:
     clock.feed(Track(person="ana", at=T0, name="signed_up"))
     clock.run_until(T0 + 2 * 86400)
     assert fired == [("bo", T0 + 10), ("ana", T0), ("ana", T0 + 86400), ("bo", T0 + 86410)]
+
+
+def test_a_recorded_merge_is_replayed_only_when_its_secondary_is_not_in_the_recording() -> None:
+    from schemas.inputs import Absorb
+
+    folded = {"person": "anon:a1", "first_seen": T0, "attributes": {"source": "ads"}}
+    absorb = Absorb(person="ana", at=T0 + 10, source="anon:a1", state=folded)
+    ana = Identify(person="ana", at=T0 + 5, attributes={"email": "a@x.io"})
+    alone = replay([Recorded(1, (ana, absorb))], Project(campaigns=[WELCOME]))
+    assert alone.skipped == {} and alone.inputs == 2
+    anon = Track(person="anon:a1", at=T0, name="page")
+    both = replay([Recorded(1, (anon, ana, absorb))], Project(campaigns=[WELCOME]))
+    assert both.skipped == {"absorb": 1}

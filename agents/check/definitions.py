@@ -23,6 +23,11 @@ from schemas import campaigns as language
 from schemas.campaigns import (
     AllCondition,
     AnyCondition,
+    AttributeChangedTrigger,
+    AttributeCondition,
+    DateOffset,
+    DateTrigger,
+    SetStep,
     BranchStep,
     Campaign,
     ComputedAttribute,
@@ -311,3 +316,65 @@ def unused_segments(found: Definitions) -> list[Problem]:
         for item in found.segments
         if item.model.id not in used
     ]
+
+
+def attribute_references(found: Definitions) -> Iterator[tuple[Located[Any], Path_, str]]:
+    """Every attribute a campaign or segment reads (conditions, date and change triggers), with
+    where it is read."""
+    for item in found.campaigns:
+        campaign = item.model
+        for path, c in campaign_conditions(campaign):
+            if isinstance(c, AttributeCondition):
+                yield item, (*path, "attribute"), c.attribute
+        trigger = campaign.trigger
+        if isinstance(trigger, DateTrigger):
+            spec = trigger.date
+            if isinstance(spec, DateOffset):
+                yield item, ("trigger", "date", "attribute"), spec.attribute
+            else:
+                yield item, ("trigger", "date", "from"), spec.from_
+                yield item, ("trigger", "date", "to"), spec.to
+        elif isinstance(trigger, AttributeChangedTrigger):
+            yield item, ("trigger", "attribute_changed"), trigger.attribute_changed
+    for segment in found.segments:
+        for path, c in located_conditions(segment.model.when, ("when",)):
+            if isinstance(c, AttributeCondition):
+                yield segment, (*path, "attribute"), c.attribute
+
+
+def attribute_typos(found: Definitions, declared: set[str]) -> list[Problem]:
+    """Attributes read that are probably misspelt (warnings): with `declared` (events.yaml's
+    attributes), any not declared; without, one read in a single place that is a close match of
+    another read elsewhere (`trial_end_at` beside `trial_ends_at`)."""
+    references = list(attribute_references(found))
+    written = {c.model.id for c in found.computed} | {"email", "timezone"}
+    for item in found.campaigns:
+        for _, step in located_steps(item.model.steps, ()):
+            if isinstance(step, SetStep):
+                written.update(step.set)
+    counts: dict[str, int] = {}
+    for _, _, name in references:
+        counts[name] = counts.get(name, 0) + 1
+    first: dict[str, str] = {}
+    for item, path, name in references:
+        first.setdefault(name, f"{item.file}:{item.line(*path)}")
+    problems, pairs = [], set()
+    for item, path, name in references:
+        root = name.split(".")[0]
+        if declared:
+            if root in declared or root in written:
+                continue
+            message = f"attribute {name!r} is not declared in events.yaml{suggest(root, declared | written)}"
+        else:
+            others = [n for n in counts if n != name and counts[n] >= counts[name]]
+            meant = did_you_mean(name, others) if counts[name] == 1 else None
+            pair = frozenset((name, meant))
+            if meant is None or meant in written or name in written or pair in pairs:
+                continue
+            pairs.add(pair)
+            message = (
+                f"attribute {name!r} is read only here and {meant!r} at {first[meant]}: is one of them "
+                "misspelt? (declare your attributes under `attributes:` in events.yaml to check exactly)"
+            )
+        problems.append(Problem(item.file, item.line(*path), message, "warning"))
+    return problems

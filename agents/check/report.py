@@ -6,7 +6,14 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from agents.check.definitions import Definitions, cross_check, read_file, sent_templates, unused_segments
+from agents.check.definitions import (
+    Definitions,
+    attribute_typos,
+    cross_check,
+    read_file,
+    sent_templates,
+    unused_segments,
+)
 from agents.check.folder import FolderFiles
 from agents.check.problems import Problem
 from agents.check.synthetic import Vocabulary, vocabulary
@@ -78,6 +85,7 @@ def check_folder(files: FolderFiles, now: float) -> CheckReport:
     problems += cross_check(found, template_ids)
     problems += unused_segments(found)
     schema = _events(files, problems)
+    problems += attribute_typos(found, set(schema.attributes) if schema is not None else set())
     campaigns = [c.model for c in found.campaigns]
     report.vocabulary = vocabulary(
         campaigns, [s.model for s in found.segments], [c.model for c in found.computed], schema, now,

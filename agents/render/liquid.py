@@ -102,6 +102,14 @@ def _next_real(tokens: list[_Tok], index: int) -> int:
     return index
 
 
+def _prior_real(tokens: list[_Tok], index: int) -> int | None:
+    """The index of the last non-space token before `index`, or None."""
+    index -= 1
+    while index >= 0 and tokens[index].kind == "space":
+        index -= 1
+    return index if index >= 0 else None
+
+
 def _split_top(tokens: list[_Tok], separators: set[str]) -> list[list[_Tok]]:
     """Split on separator tokens outside brackets."""
     parts: list[list[_Tok]] = [[]]
@@ -122,11 +130,23 @@ def _split_top(tokens: list[_Tok], separators: set[str]) -> list[list[_Tok]]:
 
 
 def _names(tokens: list[_Tok]) -> list[_Tok]:
-    """`nil` -> `none`, `<>` -> `!=`, `forloop.x` -> `loop.x`, an assigned `x` -> `liquid.x`."""
+    """`nil` -> `none`, `<>` -> `!=`, `forloop.x` -> `loop.x`, an assigned `x` -> `liquid.x`,
+    and a Liquid-style keyword argument in a call, `performed('x', step: s)` -> `step=s`."""
     assigned = _ASSIGNED.get()
     out: list[_Tok] = []
+    brackets: list[str] = []
     for token in tokens:
         previous = out[-1].text if out else ""
+        if token.text in _OPEN:
+            brackets.append(token.text)
+        elif token.text in _CLOSE and brackets:
+            brackets.pop()
+        if token.text == ":" and brackets[-1:] == ["("]:
+            name = _prior_real(out, len(out))
+            before = _prior_real(out, name) if name is not None else None
+            if name is not None and out[name].kind == "name" and before is not None and out[before].text in ("(", ","):
+                out.append(_Tok("op", "="))
+                continue
         if token.kind == "name" and previous != ".":
             if token.text in ("nil", "null"):
                 token = _Tok("name", "none")

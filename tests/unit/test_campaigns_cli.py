@@ -136,6 +136,34 @@ def test_unused_templates_and_segments_are_warnings_that_strict_fails(tmp_path: 
     assert check(tmp_path, "--strict")[0] == 1
 
 
+def test_an_attribute_read_once_beside_a_close_spelling_is_flagged_once(tmp_path: Path) -> None:
+    write(tmp_path, {**CLEAN, "campaigns/trial.yaml": (
+        "- {id: half, trigger: {date: {from: started_at, to: trial_ends_at, at: 50%}}, steps: [{send: welcome}]}\n"
+        "- {id: late, trigger: {date: {attribute: trial_end_at, offset: -1d}}, filter: {attribute: trial_ends_at, exists: true}, steps: [{send: welcome}]}\n"
+    )})
+    _, output = check(tmp_path)
+    typos = [line for line in output if "misspelt" in line]
+    assert typos == [
+        f"warning: {tmp_path}/campaigns/trial.yaml:2: attribute 'trial_end_at' is read only here and "
+        f"'trial_ends_at' at {tmp_path}/campaigns/trial.yaml:1: is one of them misspelt? (declare your "
+        "attributes under `attributes:` in events.yaml to check exactly)"
+    ]
+
+
+def test_with_declared_attributes_an_undeclared_one_is_flagged(tmp_path: Path) -> None:
+    write(tmp_path, {
+        **CLEAN,
+        "events.yaml": "attributes: {plan_type: string}\nevents: {signed_up: {}}\n",
+        "segments/trial.yaml": "id: trial\nwhen: {attribute: plan_typ, eq: trial}\n",
+        "campaigns/trial.yaml": "id: trial\ntrigger: {segment: trial}\nsteps: [{send: welcome}]\n",
+    })
+    _, output = check(tmp_path)
+    assert (
+        f"warning: {tmp_path}/segments/trial.yaml:2: attribute 'plan_typ' is not declared in events.yaml "
+        "(did you mean 'plan_type'?)"
+    ) in output
+
+
 # --- templates --------------------------------------------------------------------------------
 
 

@@ -256,3 +256,12 @@ def test_a_liquid_subject_in_front_matter_needs_no_quotes() -> None:
     template = parse_template("hi", source)
     assert template.subject == "Hi {{ customer.first_name | default: 'there' }}!"
     assert render_email(template, RenderContext()).subject == "Hi there!"
+
+
+def test_a_helper_call_takes_liquid_style_keyword_arguments() -> None:
+    from schemas.history import EventRecord, History
+
+    history = History(recent=[EventRecord(name="step_done", at=1.0, data={"step": "invite"})])
+    source = "{% unless performed('step_done', step: 'invite') %}invite{% endunless %}{{ event_count('step_done', step: 'x') }}"
+    template = EmailTemplate(id="t", subject=source, body="<p>x</p>")
+    assert render_email(template, RenderContext(history=history)).subject == "0"

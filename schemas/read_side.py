@@ -22,6 +22,8 @@ class ActivityEntry(_ReadModel):
     kind: str
     summary: str
     detail: dict[str, Any] = Field(default_factory=dict)
+    # The input itself, as producers write it (None for lines stored before inputs were kept).
+    input: dict[str, Any] | None = None
 
 
 class CatalogRow(_ReadModel):
@@ -146,6 +148,24 @@ class ProfileJourney(_ReadModel):
     reason: str
 
 
+class JourneyStatus(_ReadModel):
+    """A journey as it stands now: running (where it waits, until when) or ended (how)."""
+
+    journey_id: str
+    person: str
+    campaign_id: str
+    campaign_version: str
+    # active, completed or exited.
+    status: str
+    # The step path it waits at ("1", "2.0.1"), None once ended or when not known.
+    position: str | None
+    resume_at: float | None
+    entered_at: float | None
+    ended_at: float | None
+    end_reason: str
+    converted_at: float | None
+
+
 class Profile(_ReadModel):
     """A person as the read side knows them."""
 
@@ -161,6 +181,8 @@ class Profile(_ReadModel):
     journeys: list[ProfileJourney]
     messages: list[ProfileMessage]
     activity: list[ActivityEntry]
+    # Every journey as it stands now (campaign, version, current step, next wake-up).
+    current_journeys: list[JourneyStatus] = Field(default_factory=list)
 
 
 class StepMetrics(_ReadModel):
@@ -187,3 +209,72 @@ class CampaignMetrics(_ReadModel):
     exited: int = 0
     converted: int = 0
     steps: list[StepMetrics] = Field(default_factory=list)
+
+
+class JourneyMilestone(_ReadModel):
+    """A journey's entered, completed, exited or converted, with the step and what caused it."""
+
+    event: str
+    at: float
+    reason: str
+    step: str | None
+    detail: dict[str, Any]
+
+
+class JourneyStep(_ReadModel):
+    """One step a journey took: what it did and, for a choice, the condition and values it saw."""
+
+    step: str
+    step_kind: str
+    at: float
+    reason: str
+    detail: dict[str, Any]
+
+
+class JourneyProvenance(_ReadModel):
+    """Everything the read side knows of one journey: where it is, its milestones, its steps."""
+
+    journey: JourneyStatus
+    milestones: list[JourneyMilestone]
+    # In the order taken.
+    steps: list[JourneyStep]
+
+
+class MessageProvenance(_ReadModel):
+    """Why a message exists: the message and its timeline, the send command as decided (reason,
+    trigger event, the customer as the template saw them), and its journey's provenance."""
+
+    message: ProfileMessage
+    campaign_version: str | None
+    command: dict[str, Any]
+    journey: JourneyProvenance | None
+
+
+class StepOccupancy(_ReadModel):
+    """Journeys of one campaign version waiting at one step now, and the soonest wake-up."""
+
+    campaign_version: str
+    position: str | None
+    journeys: int
+    next_wake_up: float | None
+
+
+class FlowStep(_ReadModel):
+    """One step of a campaign as its flow shows it."""
+
+    step: str
+    step_kind: str
+    # Journeys at this step now, journeys that took it, journeys that exited at it.
+    now: int
+    reached: int
+    exited: int
+    # For a branch, split or random step: journeys per arm taken ("then", "else", "0", ...).
+    arms: dict[str, int]
+
+
+class CampaignFlow(_ReadModel):
+    """A campaign's steps with their counts, in step order, and its journeys' totals."""
+
+    campaign_id: str
+    steps: list[FlowStep]
+

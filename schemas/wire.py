@@ -8,6 +8,7 @@ per flush, because Faust's cost is per Kafka message (docs/architecture.md, "Spe
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import orjson
 from pydantic import TypeAdapter, ValidationError
@@ -64,10 +65,20 @@ def encode_commands(commands: Iterable[Command]) -> bytes:
 
 def decode_commands(raw: bytes) -> list[Command]:
     """The commands of one message: a single command or a `{"commands": [...]}` batch."""
+    return [decode_command(item) for item in command_items(raw)]
+
+
+def command_items(raw: bytes) -> list[Any]:
+    """The JSON items of one command message, not yet validated (raises on invalid JSON)."""
     data = orjson.loads(raw)
     if isinstance(data, dict) and "commands" in data:
-        return [_COMMAND.validate_python(item) for item in data["commands"]]
-    return [_COMMAND.validate_python(data)]
+        return list(data["commands"])
+    return [data]
+
+
+def decode_command(item: Any) -> Command:
+    """One command from its JSON item (a pydantic ValidationError when it is not one)."""
+    return _COMMAND.validate_python(item)
 
 
 def _describe(exc: ValidationError) -> str:

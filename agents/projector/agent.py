@@ -1,35 +1,46 @@
-"""The projector agent: writes the person agent's read-model commands to PostgreSQL.
+"""The projector agent: the Faust shell that writes read-model commands to PostgreSQL.
 
-Journey events (metrics) have their own primary key (journey, event), so a replay inserts
-nothing new; activity lines, person snapshots and the event catalog go through
-`agents.projector.store`, one transaction per batch.
+Its Kafka offsets move only after PostgreSQL holds the batch: the stream is read without
+Faust's automatic acks (`noack_take`), and each message is acknowledged once
+`project_messages` has written it, or once its refusal is on the dead-letter topic. A crash
+anywhere before that replays the batch, which the idempotent writes make harmless.
 """
 
 from __future__ import annotations
 
+import logging
+import time
 from typing import Any
 
-from agents.projector.store import write_batch
-from agents.sender import outbox
-from schemas.commands import Activity, JourneyEvent, PersonSnapshot
-from schemas.wire import decode_commands
+from agents.projector.batches import project_messages
 from streams.app import Runtime
 from streams.database import get_pool
+
+log = logging.getLogger(__name__)
+
+# Messages per transaction, and how long to wait for a batch to fill.
+BATCH = 1000
+WITHIN_SECONDS = 0.05
 
 
 def register(rt: Runtime) -> None:
     """Attach the projector agent to the app."""
-    app, settings, projections_topic = rt.app, rt.settings, rt.projections_topic
+    settings, dead_letter_topic = rt.settings, rt.dead_letter_topic
 
-    @app.agent(projections_topic)
+    @rt.app.agent(rt.projections_topic)
     async def projector_agent(stream: Any) -> None:
-        """Record each batch: journey events, then activity and snapshots in their order."""
-        async for batch in stream.take(1000, within=0.05):
-            commands = [c for raw in batch for c in decode_commands(raw)]
-            pool = await get_pool(settings)
-            events = [c for c in commands if isinstance(c, JourneyEvent)]
-            if events:
-                await outbox.record_journey_events(pool, events)
-            read_models = [c for c in commands if isinstance(c, (Activity, PersonSnapshot))]
-            if read_models:
-                await write_batch(pool, read_models)
+        """Write each batch, dead-letter what PostgreSQL refuses, then acknowledge the batch."""
+        async for events in stream.noack_take(BATCH, within=WITHIN_SECONDS):
+            messages = [
+                (f"{e.message.partition}:{e.message.offset}", e.value) for e in events
+            ]
+            refusals = await project_messages(lambda: get_pool(settings), messages)
+            for refusal in refusals:
+                log.warning("projector: dead-lettered %s: %s", refusal.source, refusal.reason)
+                delivered = await dead_letter_topic.send(
+                    key=(refusal.person or "").encode() or None,
+                    value=refusal.letter(settings.projections_topic, time.time()),
+                )
+                await delivered  # on the broker before its message is acknowledged
+            for event in events:
+                await stream.ack(event)

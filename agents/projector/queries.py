@@ -1,7 +1,8 @@
-"""Read the projections back: activity, the event catalog, profiles, campaign metrics, segments.
+"""Read the projections back: activity, the event catalog, profiles, campaign metrics, segments,
+journeys (where each is now, the steps it took, why each message was sent), recorded inputs.
 
-The SQL of the read side, shared by the HTTP API (`streams/http/read_api.py`) and the CLI
-(`nudge activity`, `nudge events`), so both answer the same thing.
+The SQL of the read side, shared by the HTTP API (`streams/http/read_api.py`), the console and
+the CLI (`nudge activity`, `nudge events`), so all answer the same thing.
 """
 
 from __future__ import annotations
@@ -14,9 +15,16 @@ import orjson
 
 from schemas.read_side import (
     ActivityEntry,
+    CampaignFlow,
     CampaignMetrics,
     CatalogEvent,
     CatalogRow,
+    FlowStep,
+    JourneyMilestone,
+    JourneyProvenance,
+    JourneyStatus,
+    JourneyStep,
+    MessageProvenance,
     Profile,
     ProfileJourney,
     ProfileMessage,
@@ -24,6 +32,7 @@ from schemas.read_side import (
     SegmentMember,
     SegmentMembership,
     StepMetrics,
+    StepOccupancy,
     group_catalog,
 )
 
@@ -48,10 +57,11 @@ def _activity(record: asyncpg.Record) -> ActivityEntry:
         kind=record["kind"],
         summary=record["summary"],
         detail=orjson.loads(record["detail"]),
+        input=orjson.loads(record["input"]) if record["input"] is not None else None,
     )
 
 
-_ACTIVITY_COLUMNS = "id, person, at, kind, summary, detail::text AS detail"
+_ACTIVITY_COLUMNS = "id, person, at, kind, summary, detail::text AS detail, input::text AS input"
 
 
 async def recent_activity(
@@ -154,7 +164,8 @@ async def read_profile(
             f"SELECT {_ACTIVITY_COLUMNS} FROM activity WHERE person = $1 ORDER BY id DESC LIMIT $2",
             person, _limit(activity),
         )
-    if row is None and not (segments or journeys or sent or lines):
+    running = await person_journeys(pool, person)
+    if row is None and not (segments or journeys or sent or lines or running):
         return None
     return Profile(
         id=person,
@@ -182,6 +193,7 @@ async def read_profile(
             for m in sent
         ],
         activity=[_activity(a) for a in lines],
+        current_journeys=running,
     )
 
 
@@ -289,3 +301,165 @@ async def recorded_inputs(
     )
     return [(r["id"], orjson.loads(r["input"])) for r in records]
 
+
+def step_order(path: str) -> tuple[int, ...]:
+    """A step path's place in its campaign: "2" before "2.0.1" before "10"."""
+    return tuple(int(part) for part in path.split(".") if part.isdigit())
+
+
+_JOURNEY_COLUMNS = (
+    "journey_id, person, campaign_id, campaign_version, status, position, resume_at,"
+    " entered_at, ended_at, end_reason, converted_at"
+)
+
+
+def _journey(record: asyncpg.Record) -> JourneyStatus:
+    return JourneyStatus(
+        journey_id=record["journey_id"], person=record["person"],
+        campaign_id=record["campaign_id"], campaign_version=record["campaign_version"],
+        status=record["status"], position=record["position"], resume_at=_secs(record["resume_at"]),
+        entered_at=_secs(record["entered_at"]), ended_at=_secs(record["ended_at"]),
+        end_reason=record["end_reason"], converted_at=_secs(record["converted_at"]),
+    )
+
+
+async def person_journeys(pool: asyncpg.Pool, person: str) -> list[JourneyStatus]:
+    """A person's journeys, running ones first, newest first within each."""
+    records = await pool.fetch(
+        f"SELECT {_JOURNEY_COLUMNS} FROM current_journeys WHERE person = $1"
+        " ORDER BY status <> 'active', coalesce(entered_at, updated_at) DESC, journey_id",
+        person,
+    )
+    return [_journey(r) for r in records]
+
+
+async def journey_provenance(pool: asyncpg.Pool, journey_id: str) -> JourneyProvenance | None:
+    """A journey's current state, milestones and steps taken (in order), or None if unknown."""
+    async with pool.acquire() as conn:
+        row = await conn.fetchrow(
+            f"SELECT {_JOURNEY_COLUMNS} FROM current_journeys WHERE journey_id = $1", journey_id
+        )
+        if row is None:
+            return None
+        milestones = await conn.fetch(
+            "SELECT event, at, reason, step, detail::text AS detail FROM journey_events"
+            " WHERE journey_id = $1 ORDER BY at, event = 'converted', event",
+            journey_id,
+        )
+        steps = await conn.fetch(
+            "SELECT step, step_kind, at, reason, detail::text AS detail FROM journey_steps"
+            " WHERE journey_id = $1",
+            journey_id,
+        )
+    taken = sorted(steps, key=lambda s: (s["at"], step_order(s["step"])))
+    return JourneyProvenance(
+        journey=_journey(row),
+        milestones=[
+            JourneyMilestone(event=m["event"], at=m["at"].timestamp(), reason=m["reason"],
+                             step=m["step"], detail=orjson.loads(m["detail"]))
+            for m in milestones
+        ],
+        steps=[
+            JourneyStep(step=s["step"], step_kind=s["step_kind"], at=s["at"].timestamp(),
+                        reason=s["reason"], detail=orjson.loads(s["detail"]))
+            for s in taken
+        ],
+    )
+
+
+_MESSAGE = """
+SELECT o.message_id, o.template, o.campaign_id, o.campaign_version, o.journey_id, o.step,
+       o.status, o.created_at, o.sent_at, o.last_error, o.command::text AS command,
+       coalesce(o.command->>'reason', '') AS reason,
+       coalesce((SELECT json_agg(json_build_object('status', e.status,
+                                                  'at', extract(epoch FROM e.at),
+                                                  'detail', e.detail) ORDER BY e.id)
+                 FROM message_events e WHERE e.message_id = o.message_id), '[]')::text AS timeline
+FROM outbox o
+WHERE o.message_id = $1
+"""
+
+
+async def message_provenance(pool: asyncpg.Pool, message_id: str) -> MessageProvenance | None:
+    """Why a message was sent: the message, its send command as decided, and its journey's
+    steps and milestones; None for an unknown message id."""
+    m = await pool.fetchrow(_MESSAGE, message_id)
+    if m is None:
+        return None
+    journey = await journey_provenance(pool, m["journey_id"]) if m["journey_id"] else None
+    return MessageProvenance(
+        message=ProfileMessage(
+            message_id=m["message_id"], template=m["template"], campaign_id=m["campaign_id"],
+            step=m["step"], status=m["status"], reason=m["reason"],
+            created_at=m["created_at"].timestamp(), sent_at=_secs(m["sent_at"]),
+            last_error=m["last_error"], timeline=orjson.loads(m["timeline"]),
+        ),
+        campaign_version=m["campaign_version"],
+        command=orjson.loads(m["command"]),
+        journey=journey,
+    )
+
+
+async def journeys_waiting(pool: asyncpg.Pool, campaign_id: str) -> list[StepOccupancy]:
+    """Running journeys of a campaign per version and step they wait at, with the soonest wake-up
+    ("how many people wait at the 48 h step of welcome right now")."""
+    records = await pool.fetch(
+        "SELECT campaign_version, position, count(*) AS journeys, min(resume_at) AS next_wake_up"
+        " FROM current_journeys WHERE campaign_id = $1 AND status = 'active'"
+        " GROUP BY campaign_version, position",
+        campaign_id,
+    )
+    rows = [
+        StepOccupancy(campaign_version=r["campaign_version"], position=r["position"],
+                      journeys=r["journeys"], next_wake_up=_secs(r["next_wake_up"]))
+        for r in records
+    ]
+    return sorted(rows, key=lambda r: (r.campaign_version, step_order(r.position or "")))
+
+
+_FLOW_REACHED = """
+SELECT step, max(step_kind) AS step_kind, count(*) AS reached FROM journey_steps
+WHERE campaign_id = $1 GROUP BY step
+"""
+
+_FLOW_ARMS = """
+SELECT step, detail->>'arm' AS arm, count(*) AS journeys FROM journey_steps
+WHERE campaign_id = $1 AND detail ? 'arm' GROUP BY step, detail->>'arm'
+"""
+
+_FLOW_NOW = """
+SELECT position AS step, count(*) AS now FROM current_journeys
+WHERE campaign_id = $1 AND status = 'active' AND position IS NOT NULL GROUP BY position
+"""
+
+_FLOW_EXITED = """
+SELECT step, count(*) AS exited FROM journey_events
+WHERE campaign_id = $1 AND event = 'exited' AND step IS NOT NULL GROUP BY step
+"""
+
+
+async def campaign_flow(pool: asyncpg.Pool, campaign_id: str) -> CampaignFlow:
+    """Every step of a campaign its journeys have reached or wait at, in step order: journeys
+    there now, that took it, that exited at it, and for a choice, per arm (all versions)."""
+    async with pool.acquire() as conn:
+        reached = {r["step"]: r for r in await conn.fetch(_FLOW_REACHED, campaign_id)}
+        arms: dict[str, dict[str, int]] = {}
+        for r in await conn.fetch(_FLOW_ARMS, campaign_id):
+            arms.setdefault(r["step"], {})["none" if r["arm"] is None else r["arm"]] = r["journeys"]
+        now = {r["step"]: r["now"] for r in await conn.fetch(_FLOW_NOW, campaign_id)}
+        exited = {r["step"]: r["exited"] for r in await conn.fetch(_FLOW_EXITED, campaign_id)}
+    steps = sorted(set(reached) | set(now) | set(exited), key=step_order)
+    return CampaignFlow(
+        campaign_id=campaign_id,
+        steps=[
+            FlowStep(
+                step=step,
+                step_kind=reached[step]["step_kind"] if step in reached else "",
+                now=now.get(step, 0),
+                reached=reached[step]["reached"] if step in reached else 0,
+                exited=exited.get(step, 0),
+                arms=arms.get(step, {}),
+            )
+            for step in steps
+        ],
+    )

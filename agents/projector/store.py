@@ -1,93 +1,17 @@
-"""Write read models to PostgreSQL: profiles, segment members, activity, the event catalog, erasure.
+"""Write planned read-model rows to PostgreSQL: profiles, segment members, activity, the event
+catalog, journey milestones, steps and current journeys, and erasures.
 
-One transaction per batch. Replays are harmless except for `activity`, which is append-only:
-a batch re-delivered after a crash inserts its activity rows again (duplicates, never losses).
+Every statement is idempotent, so a batch replayed after a crash changes nothing: activity rows
+carry their projection's fingerprint, journey rows their (journey, event or step) key, and the
+event catalog counts only activity rows actually inserted.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any
-
 import asyncpg
-import orjson
 
-from schemas.commands import Activity, Command, PersonSnapshot
-
-
-def _ts(seconds: float) -> datetime:
-    return datetime.fromtimestamp(seconds, tz=timezone.utc)
-
-
-def json_type(value: Any) -> str:
-    """The JSON type name of a property value, as the event catalog records it."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, (int, float)):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, dict):
-        return "object"
-    return "array"
-
-
-@dataclass
-class BatchPlan:
-    """What one batch of projections amounts to, per person, in the order that matters."""
-
-    # People to erase before anything else of theirs in this batch is written.
-    erase: set[str] = field(default_factory=set)
-    # The last snapshot per person (earlier ones in the batch are superseded).
-    snapshots: dict[str, PersonSnapshot] = field(default_factory=dict)
-    activity: list[Activity] = field(default_factory=list)
-    # (event, type, property, json type) -> [first, last, count]
-    catalog: dict[tuple[str, str, str, str], list[float]] = field(default_factory=dict)
-
-
-def plan_batch(commands: list[Command]) -> BatchPlan:
-    """Fold a batch into erasures, last snapshots, activity rows and catalog counts (pure)."""
-    plan = BatchPlan()
-    for command in commands:
-        if isinstance(command, PersonSnapshot):
-            if command.deleted:
-                plan.erase.add(command.person)
-                plan.snapshots.pop(command.person, None)
-                plan.activity = [a for a in plan.activity if a.person != command.person]
-            else:
-                plan.snapshots[command.person] = command
-        elif isinstance(command, Activity):
-            plan.activity.append(command)
-            if command.event_name is not None:
-                kind = command.event_type or "event"
-                _count(plan, (command.event_name, kind, "", "event"), command.at)
-                for name, value in (command.event_data or {}).items():
-                    _count(plan, (command.event_name, kind, name, json_type(value)), command.at)
-    return plan
-
-
-def _count(plan: BatchPlan, key: tuple[str, str, str, str], at: float) -> None:
-    entry = plan.catalog.get(key)
-    if entry is None:
-        plan.catalog[key] = [at, at, 1]
-    else:
-        entry[0], entry[1], entry[2] = min(entry[0], at), max(entry[1], at), entry[2] + 1
-
-
-_ERASE = [
-    "DELETE FROM people WHERE person = ANY($1::text[])",
-    "DELETE FROM segment_members WHERE person = ANY($1::text[])",
-    "DELETE FROM activity WHERE person = ANY($1::text[])",
-    # Unsent mail to an erased person must not go out; sent rows keep only what isn't personal.
-    """UPDATE outbox SET status = 'failed', last_error = 'person erased', updated_at = now()
-       WHERE person = ANY($1::text[]) AND status IN ('queued', 'sending')""",
-    """UPDATE outbox SET to_address = NULL,
-              command = (command - 'to' - 'context') || '{"to": null}'::jsonb
-       WHERE person = ANY($1::text[]) AND (to_address IS NOT NULL OR command ? 'context')""",
-]
+from agents.projector.erasure import erase_people
+from agents.projector.plan import ActivityRow, JourneyNow, Segment, catalog_counts
 
 _UPSERT_PEOPLE = """
 INSERT INTO people (person, email, attributes, suppressed, unsubscribed, updated_at)
@@ -114,9 +38,13 @@ WHERE segment_members.entered_at <> EXCLUDED.entered_at
 """
 
 _INSERT_ACTIVITY = """
-INSERT INTO activity (person, at, kind, summary, detail)
-SELECT u.p, u.t, u.k, u.s, u.d::jsonb
-FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::text[]) AS u(p, t, k, s, d)
+INSERT INTO activity (person, at, kind, summary, detail, input, fingerprint)
+SELECT u.p, u.t, u.k, u.s, u.d::jsonb, u.i::jsonb, u.f
+FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[],
+            $7::bytea[]) WITH ORDINALITY AS u(p, t, k, s, d, i, f, n)
+ORDER BY u.n
+ON CONFLICT (fingerprint) DO NOTHING
+RETURNING fingerprint
 """
 
 _UPSERT_CATALOG = """
@@ -129,43 +57,138 @@ ON CONFLICT (event, type, property, json_type) DO UPDATE SET
     count = event_catalog.count + EXCLUDED.count
 """
 
+_INSERT_JOURNEY_EVENTS = """
+INSERT INTO journey_events (journey_id, event, person, campaign_id, campaign_version, at, reason,
+                            step, detail)
+SELECT u.j, u.e, u.p, u.c, u.v, u.t, u.r, u.s, u.d::jsonb
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[],
+            $7::text[], $8::text[], $9::text[]) AS u(j, e, p, c, v, t, r, s, d)
+ON CONFLICT (journey_id, event) DO NOTHING
+"""
 
-async def write_batch(pool: asyncpg.Pool, commands: list[Command]) -> BatchPlan:
-    """Apply one batch of Activity and PersonSnapshot commands in one transaction."""
-    plan = plan_batch(commands)
-    async with pool.acquire() as conn, conn.transaction():
-        if plan.erase:
-            erase = sorted(plan.erase)
-            for statement in _ERASE:
-                await conn.execute(statement, erase)
-        if plan.snapshots:
-            snaps = list(plan.snapshots.values())
-            await conn.execute(
-                _UPSERT_PEOPLE,
-                [s.person for s in snaps], [s.email for s in snaps],
-                [orjson.dumps(s.attributes).decode() for s in snaps],
-                [s.suppressed for s in snaps], [s.unsubscribed for s in snaps],
-                [_ts(s.at) for s in snaps],
-            )
-            await conn.execute(
-                _LEAVE_SEGMENTS, [s.person for s in snaps], ["\x1f".join(s.segments) for s in snaps]
-            )
-            members = [(seg, s.person, _ts(t)) for s in snaps for seg, t in s.segments.items()]
-            if members:
-                await conn.execute(_JOIN_SEGMENTS, *map(list, zip(*members)))
-        if plan.activity:
-            rows = plan.activity
-            await conn.execute(
-                _INSERT_ACTIVITY,
-                [a.person for a in rows], [_ts(a.at) for a in rows], [a.input_kind for a in rows],
-                [a.summary for a in rows], [orjson.dumps(a.changes).decode() for a in rows],
-            )
-        if plan.catalog:
-            keys = sorted(plan.catalog)
-            values = [plan.catalog[k] for k in keys]
-            await conn.execute(
-                _UPSERT_CATALOG,
-                [k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys], [k[3] for k in keys],
-                [_ts(v[0]) for v in values], [_ts(v[1]) for v in values], [int(v[2]) for v in values],
-            )
-    return plan
+_UPSERT_JOURNEY_STEPS = """
+INSERT INTO journey_steps (journey_id, step, step_kind, person, campaign_id, campaign_version,
+                           at, reason, detail)
+SELECT u.j, u.s, u.k, u.p, u.c, u.v, u.t, u.r, u.d::jsonb
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+            $7::timestamptz[], $8::text[], $9::text[]) AS u(j, s, k, p, c, v, t, r, d)
+ON CONFLICT (journey_id, step) DO UPDATE SET
+    step_kind = EXCLUDED.step_kind, at = EXCLUDED.at, reason = EXCLUDED.reason,
+    detail = EXCLUDED.detail
+WHERE journey_steps.at <= EXCLUDED.at
+"""
+
+_JOURNEY_COLUMNS = """(journey_id, person, campaign_id, campaign_version, status, position,
+                      resume_at, entered_at, ended_at, end_reason, converted_at, updated_at)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                     $7::timestamptz[], $8::timestamptz[], $9::timestamptz[], $10::text[],
+                     $11::timestamptz[], $12::timestamptz[])"""
+
+# A journey that moved (entered, took a step, ended): where it is now, unless the stored row is
+# newer (a replay of older projections must not move it back).
+_UPSERT_MOVED_JOURNEYS = f"""
+INSERT INTO current_journeys {_JOURNEY_COLUMNS}
+ON CONFLICT (journey_id) DO UPDATE SET
+    status = EXCLUDED.status, position = EXCLUDED.position, resume_at = EXCLUDED.resume_at,
+    entered_at = coalesce(current_journeys.entered_at, EXCLUDED.entered_at),
+    ended_at = coalesce(EXCLUDED.ended_at, current_journeys.ended_at),
+    end_reason = CASE WHEN EXCLUDED.ended_at IS NULL THEN current_journeys.end_reason
+                      ELSE EXCLUDED.end_reason END,
+    converted_at = coalesce(current_journeys.converted_at, EXCLUDED.converted_at),
+    updated_at = EXCLUDED.updated_at
+WHERE current_journeys.updated_at <= EXCLUDED.updated_at
+"""
+
+# A journey only seen converting: the conversion, nothing else.
+_UPSERT_CONVERTED_JOURNEYS = f"""
+INSERT INTO current_journeys {_JOURNEY_COLUMNS}
+ON CONFLICT (journey_id) DO UPDATE SET
+    converted_at = coalesce(current_journeys.converted_at, EXCLUDED.converted_at)
+"""
+
+
+async def write_segments(conn: asyncpg.Connection, segments: list[Segment]) -> None:
+    """Write planned segments, in order, inside the caller's transaction."""
+    for segment in segments:
+        if segment.erase_first:
+            # One time per segment is enough: it only dates the end of journeys left running.
+            times = [t for t in segment.erase_first.values() if t is not None]
+            await erase_people(conn, list(segment.erase_first), max(times, default=None))
+        await _people(conn, segment)
+        await _activity(conn, segment.activity)
+        await _journeys(conn, segment)
+
+
+async def _people(conn: asyncpg.Connection, segment: Segment) -> None:
+    rows = list(segment.people.values())
+    if not rows:
+        return
+    await conn.execute(
+        _UPSERT_PEOPLE,
+        [r.person for r in rows], [r.email for r in rows], [r.attributes for r in rows],
+        [r.suppressed for r in rows], [r.unsubscribed for r in rows], [r.at for r in rows],
+    )
+    await conn.execute(
+        _LEAVE_SEGMENTS, [r.person for r in rows], ["\x1f".join(r.segments) for r in rows]
+    )
+    members = [(seg, r.person, t) for r in rows for seg, t in r.segments.items()]
+    if members:
+        await conn.execute(_JOIN_SEGMENTS, *map(list, zip(*members)))
+
+
+async def _activity(conn: asyncpg.Connection, rows: list[ActivityRow]) -> None:
+    if not rows:
+        return
+    inserted = {
+        r["fingerprint"]
+        for r in await conn.fetch(
+            _INSERT_ACTIVITY,
+            [r.person for r in rows], [r.at for r in rows], [r.kind for r in rows],
+            [r.summary for r in rows], [r.detail for r in rows], [r.input for r in rows],
+            [r.fingerprint for r in rows],
+        )
+    }
+    counts = catalog_counts([r for r in rows if r.fingerprint in inserted])
+    if counts:
+        keys = sorted(counts)
+        values = [counts[k] for k in keys]
+        await conn.execute(
+            _UPSERT_CATALOG,
+            [k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys], [k[3] for k in keys],
+            [v[0] for v in values], [v[1] for v in values], [v[2] for v in values],
+        )
+
+
+async def _journeys(conn: asyncpg.Connection, segment: Segment) -> None:
+    events = list(segment.journey_events.values())
+    if events:
+        await conn.execute(
+            _INSERT_JOURNEY_EVENTS,
+            [e.journey_id for e in events], [e.event for e in events], [e.person for e in events],
+            [e.campaign_id for e in events], [e.campaign_version for e in events],
+            [e.at for e in events], [e.reason for e in events], [e.step for e in events],
+            [e.detail for e in events],
+        )
+    steps = list(segment.journey_steps.values())
+    if steps:
+        await conn.execute(
+            _UPSERT_JOURNEY_STEPS,
+            [s.journey_id for s in steps], [s.step for s in steps], [s.step_kind for s in steps],
+            [s.person for s in steps], [s.campaign_id for s in steps],
+            [s.campaign_version for s in steps], [s.at for s in steps],
+            [s.reason for s in steps], [s.detail for s in steps],
+        )
+    moved = [j for j in segment.journeys.values() if j.moved]
+    converted = [j for j in segment.journeys.values() if not j.moved]
+    for statement, rows in ((_UPSERT_MOVED_JOURNEYS, moved), (_UPSERT_CONVERTED_JOURNEYS, converted)):
+        if rows:
+            await conn.execute(statement, *_journey_columns(rows))
+
+
+def _journey_columns(rows: list[JourneyNow]) -> list[list[object]]:
+    return [
+        [j.journey_id for j in rows], [j.person for j in rows], [j.campaign_id for j in rows],
+        [j.campaign_version for j in rows], [j.status for j in rows], [j.position for j in rows],
+        [j.resume_at for j in rows], [j.entered_at for j in rows], [j.ended_at for j in rows],
+        [j.end_reason for j in rows], [j.converted_at for j in rows], [j.updated_at for j in rows],
+    ]

@@ -11,7 +11,7 @@ from typing import Any, Iterable
 
 import asyncpg
 
-from schemas.commands import JourneyEvent, SendEmail
+from schemas.commands import SendEmail
 from schemas.outbox import MessageEvent, MessageStatus, OutboxRow
 
 # Big enough to amortise round trips, small enough to keep one statement's arrays modest.
@@ -250,49 +250,6 @@ async def reap_stuck(
 ) -> int:
     """Re-queue rows claimed longer ago than `older_than_seconds` (their sender died); returns how many."""
     return await pool.fetchval(_REAP, float(older_than_seconds), _ts(now))
-
-
-_JOURNEY_EVENTS = """
-INSERT INTO journey_events (journey_id, event, person, campaign_id, campaign_version, at, reason)
-SELECT j, e, p, c, v, to_timestamp(a), r
-FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::float8[],
-            $7::text[]) AS u(j, e, p, c, v, a, r)
-ON CONFLICT (journey_id, event) DO NOTHING
-"""
-
-
-async def record_journey_events(pool: asyncpg.Pool, events: list[JourneyEvent]) -> int:
-    """Store journey metric events; a (journey, event) pair already stored is skipped. Returns rows added."""
-    added = 0
-    async with pool.acquire() as conn:
-        for batch in _chunks(events, _BATCH):
-            status = await conn.execute(
-                _JOURNEY_EVENTS,
-                [e.journey_id for e in batch],
-                [e.event for e in batch],
-                [e.person for e in batch],
-                [e.campaign_id for e in batch],
-                [e.campaign_version for e in batch],
-                [e.at for e in batch],
-                [e.reason for e in batch],
-            )
-            added += int(status.rsplit(" ", 1)[-1])
-    return added
-
-
-async def campaign_metrics(pool: asyncpg.Pool) -> dict[str, dict[str, int]]:
-    """Journey counts per campaign: entered, completed, exited, converted, in_progress."""
-    records = await pool.fetch(
-        "SELECT campaign_id, entered, completed, exited, converted, in_progress"
-        " FROM campaign_metrics ORDER BY campaign_id"
-    )
-    return {
-        r["campaign_id"]: {
-            key: int(r[key])
-            for key in ("entered", "completed", "exited", "converted", "in_progress")
-        }
-        for r in records
-    }
 
 
 async def message_status(pool: asyncpg.Pool, message_id: str) -> MessageStatus | None:

@@ -28,7 +28,7 @@ from typing import Any
 
 import yaml
 
-from agents.projector.store import json_type
+from agents.projector.plan import json_type
 from schemas.inputs import Input, Track
 from streams.http.errors import ApiError
 

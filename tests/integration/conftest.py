@@ -10,7 +10,7 @@ import uuid
 from pathlib import Path
 from dataclasses import dataclass, field
 from email.message import EmailMessage
-from typing import AsyncIterator, Callable, Iterator
+from typing import AsyncIterator, Awaitable, Callable, Iterator
 
 import asyncpg
 import pytest
@@ -176,3 +176,18 @@ def start_nudge(
     for processes in started:
         processes.stop()
         delete_topics(kafka_bootstrap, processes.settings.app_id)
+
+
+@pytest.fixture
+def project() -> Callable[..., Awaitable[list]]:
+    """`await project(pool, commands)`: write read-model commands through the projector's writer
+    as one projections message (as if read off the topic); returns what it refused."""
+    from agents.projector.batches import write_projections
+    from agents.projector.plan import decode_message
+    from schemas.wire import encode_commands
+
+    async def write(pool: asyncpg.Pool, commands: list, source: str = "0:0") -> list:
+        projections, refusals = decode_message(encode_commands(commands), source)
+        return refusals + await write_projections(pool, projections)
+
+    return write

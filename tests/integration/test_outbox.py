@@ -8,7 +8,7 @@ import time
 import asyncpg
 
 from agents.sender import outbox
-from schemas.commands import JourneyEvent, RenderContext, SendEmail
+from schemas.commands import RenderContext, SendEmail
 
 
 def send(message_id: str, **overrides: object) -> SendEmail:
@@ -125,27 +125,6 @@ async def test_reaper_requeues_only_claims_older_than_the_limit(db_pool: asyncpg
     status = await outbox.message_status(db_pool, "old")
     assert status is not None
     assert [e.status for e in status.events] == ["queued", "sending", "requeued", "sending"]
-
-
-async def test_journey_events_count_once_and_feed_campaign_metrics(db_pool: asyncpg.Pool):
-    def event(journey: str, kind: str, campaign: str = "welcome") -> JourneyEvent:
-        return JourneyEvent(
-            event=kind, person="ana", campaign_id=campaign, campaign_version="v1",
-            journey_id=journey, at=1000.0,
-        )
-
-    events = [
-        event("j1", "entered"), event("j1", "completed"), event("j1", "converted"),
-        event("j2", "entered"), event("j2", "exited"),
-        event("j3", "entered"),
-        event("k1", "entered", campaign="cart"),
-    ]
-    assert await outbox.record_journey_events(db_pool, events) == 7
-    assert await outbox.record_journey_events(db_pool, events) == 0
-    assert await outbox.campaign_metrics(db_pool) == {
-        "cart": {"entered": 1, "completed": 0, "exited": 0, "converted": 0, "in_progress": 1},
-        "welcome": {"entered": 3, "completed": 1, "exited": 1, "converted": 1, "in_progress": 1},
-    }
 
 
 async def test_message_status_of_an_unknown_id_is_none(db_pool: asyncpg.Pool):

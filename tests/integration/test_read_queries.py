@@ -8,7 +8,6 @@ import asyncpg
 import pytest
 
 from agents.projector import queries
-from agents.projector.store import write_batch
 from agents.sender import outbox
 from schemas.commands import Activity, JourneyEvent, PersonSnapshot, SendEmail
 from streams.database import DEFAULT_APP_ID, create_pool
@@ -22,7 +21,8 @@ T0 = 1_772_442_000.0
 async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
     pool = await create_pool(database_url, DEFAULT_APP_ID, max_size=2)
     await pool.execute(
-        "TRUNCATE people, segment_members, activity, event_catalog, outbox, message_events, journey_events"
+        "TRUNCATE people, segment_members, activity, event_catalog, outbox, message_events,"
+        " journey_events, journey_steps, current_journeys"
     )
     yield pool
     await pool.close()
@@ -45,15 +45,15 @@ def journey(event: str, person: str, campaign: str = "welcome") -> JourneyEvent:
                         journey_id=f"j-{person}-{campaign}", at=T0, reason=f"{event} because")
 
 
-async def test_activity_is_newest_first_and_pages_back_with_before(pool) -> None:
-    await write_batch(pool, [line("ana", T0 + i, summary=f"n{i}") for i in range(5)])
+async def test_activity_is_newest_first_and_pages_back_with_before(pool, project) -> None:
+    await project(pool, [line("ana", T0 + i, summary=f"n{i}") for i in range(5)])
     first = await queries.recent_activity(pool, limit=2)
     second = await queries.recent_activity(pool, limit=2, before=first[-1].id)
     assert [a.summary for a in first + second] == ["n4", "n3", "n2", "n1"]
 
 
-async def test_activity_filters_by_person_and_kind_and_keeps_what_changed(pool) -> None:
-    await write_batch(pool, [
+async def test_activity_filters_by_person_and_kind_and_keeps_what_changed(pool, project) -> None:
+    await project(pool, [
         line("ana", T0, "identify", attributes={"plan": [None, "pro"]}),
         line("bo", T0 + 1, "identify"),
         line("ana", T0 + 2, "track"),
@@ -62,20 +62,20 @@ async def test_activity_filters_by_person_and_kind_and_keeps_what_changed(pool) 
     assert (entry.person, entry.at, entry.kind, entry.detail) == ("ana", T0, "identify", {"attributes": {"plan": [None, "pro"]}})
 
 
-async def test_following_returns_only_what_arrived_after_an_id_oldest_first(pool) -> None:
-    await write_batch(pool, [line("ana", T0, summary="old")])
+async def test_following_returns_only_what_arrived_after_an_id_oldest_first(pool, project) -> None:
+    await project(pool, [line("ana", T0, summary="old")])
     [seen] = await queries.recent_activity(pool)
-    await write_batch(pool, [line("ana", T0 + 1, summary="new1"), line("bo", T0 + 2, summary="new2")])
+    await project(pool, [line("ana", T0 + 1, summary="new1"), line("bo", T0 + 2, summary="new2")])
     assert [a.summary for a in await queries.activity_after(pool, seen.id)] == ["new1", "new2"]
     assert [a.summary for a in await queries.activity_after(pool, seen.id, person="bo")] == ["new2"]
 
 
-async def test_a_profile_has_attributes_segments_journeys_messages_with_reasons_and_activity(pool) -> None:
-    await write_batch(pool, [
+async def test_a_profile_has_attributes_segments_journeys_messages_with_reasons_and_activity(pool, project) -> None:
+    await project(pool, [
         PersonSnapshot(person="ana", at=T0, email="ana@x.io", attributes={"plan": "pro"}, segments={"pro": T0}),
         line("ana", T0, "identify"),
     ])
-    await outbox.record_journey_events(pool, [journey("entered", "ana")])
+    await project(pool, [journey("entered", "ana")])
     await outbox.insert_sends(pool, [send("m1", "ana", "0", "entered welcome on signed_up")], now=T0)
     await outbox.mark_sent(pool, "m1", "250 ok", now=T0 + 1)
     profile = await queries.read_profile(pool, "ana")
@@ -93,8 +93,8 @@ async def test_nobody_has_no_profile(pool) -> None:
     assert await queries.read_profile(pool, "nobody") is None
 
 
-async def test_campaign_metrics_count_journeys_and_each_steps_messages(pool) -> None:
-    await outbox.record_journey_events(pool, [
+async def test_campaign_metrics_count_journeys_and_each_steps_messages(pool, project) -> None:
+    await project(pool, [
         journey("entered", "ana"), journey("completed", "ana"), journey("converted", "ana"),
         journey("entered", "bo"), journey("entered", "cy"), journey("exited", "cy"),
     ])
@@ -111,8 +111,8 @@ async def test_campaign_metrics_count_journeys_and_each_steps_messages(pool) -> 
     assert (second.step, second.total, second.pending, second.sent, second.failed) == ("1", 1, 0, 0, 1)
 
 
-async def test_segments_count_members_and_list_them_by_id_in_pages(pool) -> None:
-    await write_batch(pool, [
+async def test_segments_count_members_and_list_them_by_id_in_pages(pool, project) -> None:
+    await project(pool, [
         PersonSnapshot(person=p, at=T0, segments={"pro": T0, **({"vip": T0} if p == "ana" else {})})
         for p in ("cy", "ana", "bo")
     ])

@@ -1,0 +1,111 @@
+"""Write one batch of projection messages to PostgreSQL without ever stalling on a bad row.
+
+The batch goes in one transaction. When PostgreSQL refuses something in it (a NUL character
+in text or jsonb, a value past a limit, a broken constraint), the batch is split in halves,
+each written in its own transaction, until the refused command stands alone: it is returned as
+a `Refusal` for the dead-letter topic and everything else is written. Trouble that is not the
+data's fault (PostgreSQL down or restarting, a missing table) is retried, with backoff, until
+it clears: the caller acknowledges its Kafka messages only once this returns, so nothing is
+lost and nothing is skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+import asyncpg
+
+from agents.projector.plan import Projection, Refusal, decode_message, plan_batch
+from agents.projector.store import write_segments
+
+log = logging.getLogger(__name__)
+
+# SQLSTATE classes that blame the data: 22 data exception (bad characters, out of range),
+# 23 integrity constraint violation, 54 program limit exceeded (an index row too large).
+_DATA_CLASSES = ("22", "23", "54")
+
+_FIRST_RETRY_SECONDS = 0.5
+_MAX_RETRY_SECONDS = 10.0
+
+PoolFactory = Callable[[], Awaitable[asyncpg.Pool]]
+Sleep = Callable[[float], Awaitable[None]]
+
+
+def refused_by_data(exc: BaseException) -> bool:
+    """Whether PostgreSQL (or asyncpg, encoding a parameter) refused the rows themselves."""
+    if isinstance(exc, asyncpg.PostgresError):
+        return (exc.sqlstate or "")[:2] in _DATA_CLASSES
+    # asyncpg's client-side DataError (a parameter it cannot encode) and UnicodeEncodeError
+    # (a lone surrogate) are ValueErrors; connection trouble never is.
+    return isinstance(exc, ValueError)
+
+
+async def write_projections(pool: asyncpg.Pool, projections: list[Projection]) -> list[Refusal]:
+    """Write `projections`; return those refused (by encoding or by PostgreSQL), written or not."""
+    segments, refusals = plan_batch(projections)
+    if refusals:
+        refused = {(r.source, r.index) for r in refusals}
+        projections = [p for p in projections if (p.source, p.index) not in refused]
+        segments, _ = plan_batch(projections)
+    return refusals + await _write_or_split(pool, projections, segments)
+
+
+async def _write_or_split(
+    pool: asyncpg.Pool, projections: list[Projection], segments: list | None = None
+) -> list[Refusal]:
+    if not projections:
+        return []
+    if segments is None:
+        segments, _ = plan_batch(projections)
+    try:
+        async with pool.acquire() as conn, conn.transaction():
+            await write_segments(conn, segments)
+        return []
+    except Exception as exc:
+        if not refused_by_data(exc):
+            raise
+        if len(projections) == 1:
+            [alone] = projections
+            return [Refusal(
+                f"PostgreSQL refused it: {type(exc).__name__}: {exc}", alone.source,
+                alone.canonical.decode(), alone.command.person, alone.index,
+            )]
+    middle = len(projections) // 2
+    return (
+        await _write_or_split(pool, projections[:middle])
+        + await _write_or_split(pool, projections[middle:])
+    )
+
+
+async def project_messages(
+    get_pool: PoolFactory,
+    messages: list[tuple[str, bytes | None]],
+    *,
+    sleep: Sleep = asyncio.sleep,
+) -> list[Refusal]:
+    """Decode and write (source, value) Kafka messages; retry until PostgreSQL takes them.
+
+    Returns what was refused, for the dead-letter topic. Returns only once every other
+    command is durable in PostgreSQL.
+    """
+    projections: list[Projection] = []
+    refusals: list[Refusal] = []
+    for source, value in messages:
+        decoded, refused = decode_message(value, source)
+        projections += decoded
+        refusals += refused
+    delay = _FIRST_RETRY_SECONDS
+    while True:
+        try:
+            return refusals + await write_projections(await get_pool(), projections)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - anything not the data's fault is waited out
+            log.error(
+                "projector: writing %d commands failed (%s: %s); retrying in %.1f s",
+                len(projections), type(exc).__name__, exc, delay,
+            )
+            await sleep(delay)
+            delay = min(delay * 2, _MAX_RETRY_SECONDS)

@@ -134,7 +134,7 @@ def check_template(
     except TemplateFileError as exc:
         part, line = _syntax_line(exc)
         if line is None:
-            return [Problem(source.file, None, exc.reason)]
+            return [_front_matter_problem(source, exc.reason)]
         layout_name = _layout_name(source)
         file, at = _lines(source, layout_name).where(part or "body", line)
         reason = exc.reason.split(": ", 1)[1] if part and exc.reason.startswith(f"{part}: ") else exc.reason
@@ -149,6 +149,21 @@ def check_template(
     for campaign in senders or [None]:
         problems += [p for p in _render(template, campaign, vocab, now, lines) if (p.file, p.line) not in flagged]
     return sorted(set(problems), key=lambda p: (p.file, p.line or 0, p.message))
+
+
+_FRONT_MATTER_KEYS = ("subject", "from", "reply_to", "preheader", "layout", "topic")
+_UNKNOWN_KEYS = re.compile(r"unknown front matter key\(s\) ([^;]+);")
+
+
+def _front_matter_problem(source: TemplateFile, reason: str) -> Problem:
+    """A front matter problem at its line, with the key meant for a misspelt one."""
+    rows = source.source.splitlines()
+    unknown = _UNKNOWN_KEYS.search(reason)
+    if unknown:
+        key = unknown[1].split(",")[0].strip()
+        line = next((i + 1 for i, row in enumerate(rows) if row.split(":", 1)[0].strip() == key), None)
+        return Problem(source.file, line, reason + suggest(key, _FRONT_MATTER_KEYS))
+    return Problem(source.file, 1 if rows else None, reason)
 
 
 def _layout_name(source: TemplateFile) -> str | None:

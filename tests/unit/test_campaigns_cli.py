@@ -275,3 +275,12 @@ def test_loading_a_broken_folder_raises_with_every_problem(tmp_path: Path) -> No
     write(tmp_path, {"campaigns/a.yaml": "id: a\ntrigger: {evnt: x}\n"})
     with pytest.raises(CampaignDirError, match=r"a.yaml: trigger: not a trigger"):
         load_campaign_dir(tmp_path)
+
+
+def test_a_misspelt_front_matter_key_names_its_line_and_the_key_meant(tmp_path: Path) -> None:
+    write(tmp_path, {**CLEAN, "templates/welcome.html": "---\nfrom: a@example.com\nsubjet: Hi\n---\n<p>x</p>\n"})
+    _, output = check(tmp_path)
+    assert any(
+        line.startswith(f"{tmp_path}/templates/welcome.html:3: unknown front matter key(s) subjet")
+        and line.endswith("(did you mean 'subject'?)") for line in output
+    ), output

@@ -32,11 +32,37 @@ def _redact(column: str) -> str:
     )
 
 
+# Provenance keys that say what a step did, never what it saw of the person (conditions with
+# the values read, the causing input, attributes set are dropped): arms keep branch splits.
+_KEPT_DETAIL_KEYS = ("arm", "template", "message_id", "sent", "until", "step")
+_KEEP_DETAIL = (
+    "(SELECT coalesce(jsonb_object_agg(d.key, d.value), '{}'::jsonb) FROM jsonb_each(detail) d"
+    " WHERE d.key IN (" + ", ".join(f"'{key}'" for key in _KEPT_DETAIL_KEYS) + "))"
+)
+
 _ADDRESSES = """
 SELECT lower(email) AS address FROM people WHERE person = ANY($1::text[]) AND email IS NOT NULL
 UNION
 SELECT lower(to_address) FROM outbox WHERE person = ANY($1::text[]) AND to_address IS NOT NULL
 """
+
+_PERSON_TABLES = """
+SELECT c.relname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'p')
+  AND a.attname = 'person' AND NOT a.attisdropped
+ORDER BY c.relname
+"""
+
+
+async def addresses_of(conn: asyncpg.Connection, people: list[str]) -> list[str]:
+    """Every address the read side holds for `people` (profile and messages), lower-cased."""
+    return sorted(r["address"] for r in await conn.fetch(_ADDRESSES, people))
+
+
+async def person_tables(conn: asyncpg.Connection) -> list[str]:
+    """Every table of the deployment's schema with a `person` column, by name."""
+    return [r["relname"] for r in await conn.fetch(_PERSON_TABLES)]
+
 
 _STATEMENTS = [
     # Relay texts first: they are found through the outbox rows still naming the person.
@@ -55,9 +81,9 @@ _STATEMENTS = [
     "DELETE FROM segment_members WHERE person = ANY($1::text[])",
     "DELETE FROM activity WHERE person = ANY($1::text[])",
     "DELETE FROM subscription_preferences WHERE person = ANY($1::text[])",
-    f"""UPDATE journey_events SET person = '{ERASED}', detail = '{{}}'::jsonb
+    f"""UPDATE journey_events SET person = '{ERASED}', detail = {_KEEP_DETAIL}
         WHERE person = ANY($1::text[])""",
-    f"""UPDATE journey_steps SET person = '{ERASED}', detail = '{{}}'::jsonb
+    f"""UPDATE journey_steps SET person = '{ERASED}', detail = {_KEEP_DETAIL}
         WHERE person = ANY($1::text[])""",
     # A broadcast scan's checkpoint is a person id: a running scan restarts its partition
     # (outbox ids make the repeated sends no-ops), a finished one no longer needs it.
@@ -88,24 +114,18 @@ WHERE s.address = ANY($1::text[])
                   WHERE lower(p.email) = s.address AND p.person <> ALL($2::text[]))
 """
 
-_PERSON_TABLES = """
-SELECT c.relname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
-WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'p')
-  AND a.attname = 'person' AND NOT a.attisdropped
-ORDER BY c.relname
-"""
 
 
 async def erase_people(conn: asyncpg.Connection, people: list[str], at: datetime | None) -> None:
     """Erase `people` inside the caller's transaction; `at` dates the end of journeys left running."""
     if not people:
         return
-    addresses = [r["address"] for r in await conn.fetch(_ADDRESSES, people)]
+    addresses = await addresses_of(conn, people)
     for statement in _STATEMENTS:
         await conn.execute(statement, people)
     await conn.execute(_END_JOURNEYS, people, at)
     if addresses:
         await conn.execute(_UNSHARED_SUPPRESSIONS, addresses, people)
-    for (table,) in await conn.fetch(_PERSON_TABLES):
+    for table in await person_tables(conn):
         if table not in _HANDLED:
             await conn.execute(f'DELETE FROM "{table}" WHERE person = ANY($1::text[])', people)

@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "segments": "streams.cli.segments:segments",
     "activity": "streams.cli.activity:activity",
     "events": "streams.cli.events:events",
+    "gdpr": "streams.cli.gdpr:gdpr",
 }
 
 

@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 from agents.projector.batches import project_messages
+from streams import metrics
 from streams.app import Runtime
 from streams.database import get_pool
 
@@ -34,13 +35,16 @@ def register(rt: Runtime) -> None:
             messages = [
                 (f"{e.message.partition}:{e.message.offset}", e.value) for e in events
             ]
-            refusals = await project_messages(lambda: get_pool(settings), messages)
-            for refusal in refusals:
+            outcome = await project_messages(lambda: get_pool(settings), messages)
+            for kind, count in outcome.written.items():
+                metrics.PROJECTED.labels(kind=kind).inc(count)
+            for refusal in outcome.refusals:
                 log.warning("projector: dead-lettered %s: %s", refusal.source, refusal.reason)
                 delivered = await dead_letter_topic.send(
                     key=(refusal.person or "").encode() or None,
                     value=refusal.letter(settings.projections_topic, time.time()),
                 )
                 await delivered  # on the broker before its message is acknowledged
+                metrics.DEAD_LETTERS.labels(stage="projector").inc()
             for event in events:
                 await stream.ack(event)

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 import asyncpg
 
@@ -79,16 +81,23 @@ async def _write_or_split(
     )
 
 
+@dataclass(frozen=True)
+class BatchOutcome:
+    """What became of a batch: the commands written, by kind, and the refusals to dead-letter."""
+
+    written: Counter[str]
+    refusals: list[Refusal]
+
+
 async def project_messages(
     get_pool: PoolFactory,
     messages: list[tuple[str, bytes | None]],
     *,
     sleep: Sleep = asyncio.sleep,
-) -> list[Refusal]:
+) -> BatchOutcome:
     """Decode and write (source, value) Kafka messages; retry until PostgreSQL takes them.
 
-    Returns what was refused, for the dead-letter topic. Returns only once every other
-    command is durable in PostgreSQL.
+    Returns only once every command not refused is durable in PostgreSQL.
     """
     projections: list[Projection] = []
     refusals: list[Refusal] = []
@@ -99,7 +108,8 @@ async def project_messages(
     delay = _FIRST_RETRY_SECONDS
     while True:
         try:
-            return refusals + await write_projections(await get_pool(), projections)
+            refused = refusals + await write_projections(await get_pool(), projections)
+            break
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - anything not the data's fault is waited out
@@ -109,3 +119,6 @@ async def project_messages(
             )
             await sleep(delay)
             delay = min(delay * 2, _MAX_RETRY_SECONDS)
+    dropped = {(r.source, r.index) for r in refused}
+    written = Counter(p.command.kind for p in projections if (p.source, p.index) not in dropped)
+    return BatchOutcome(written, refused)

@@ -51,7 +51,7 @@ async def write(pool: asyncpg.Pool, batch: list[tuple[str, bytes | None]]):
     async def same_pool() -> asyncpg.Pool:
         return pool
 
-    return await project_messages(same_pool, batch)
+    return (await project_messages(same_pool, batch)).refusals
 
 
 async def count(pool: asyncpg.Pool, table: str) -> int:
@@ -143,7 +143,8 @@ async def test_an_unreachable_database_is_waited_out_and_then_everything_is_writ
     async def record_pause(seconds: float) -> None:
         pauses.append(seconds)
 
-    refused = await project_messages(flaky_pool, messages(signup("ana"), signup("bo")), sleep=record_pause)
-    assert refused == []
+    outcome = await project_messages(flaky_pool, messages(signup("ana"), signup("bo")), sleep=record_pause)
+    assert outcome.refusals == []
+    assert outcome.written == {"activity": 2, "person_snapshot": 2}
     assert pauses == [0.5, 1.0]
     assert await count(pool, "people") == 2

@@ -33,12 +33,23 @@ def api() -> None:
 
 
 @click.command()
-def migrate() -> None:
+@click.option(
+    "--adopt-public", is_flag=True,
+    help="First move an older Nudge's tables from schema public into NUDGE_APP_ID's schema.",
+)
+def migrate(adopt_public: bool) -> None:
     """Apply the database migrations to NUDGE_APP_ID's schema in NUDGE_DATABASE_URL."""
-    from streams.migrations import apply_migrations
+    from streams import migrations
+    from streams.database import schema_name
 
     settings = Settings.from_env()
-    applied = asyncio.run(apply_migrations(settings.database_url, settings.app_id))
+    if adopt_public:
+        try:
+            moved = asyncio.run(migrations.adopt_public(settings.database_url, settings.app_id))
+        except migrations.MigrationError as exc:
+            raise click.ClickException(str(exc)) from exc
+        click.echo(f"moved into schema {schema_name(settings.app_id)}: " + ", ".join(moved))
+    applied = asyncio.run(migrations.apply_migrations(settings.database_url, settings.app_id))
     click.echo("applied: " + (", ".join(applied) if applied else "nothing new"))
 
 

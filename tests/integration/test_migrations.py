@@ -12,7 +12,7 @@ import asyncpg
 import pytest
 
 from streams.database import connect, connect_server, create_pool, schema_name
-from streams.migrations import MigrationError, apply_migrations, migrations_dir
+from streams.migrations import MigrationError, adopt_public, apply_migrations, migrations_dir
 
 pytestmark = pytest.mark.integration
 
@@ -115,3 +115,47 @@ def test_a_long_app_id_gets_a_distinct_schema_name_postgresql_can_hold():
     assert len(schema_name(long_a).encode()) <= 63
     assert schema_name(long_a) != schema_name(long_b)
     assert schema_name("nudge") == "nudge"
+
+
+async def _older_nudge_in_public(dsn: str) -> None:
+    """What Nudge before schemas per app id left: its first migrations, applied in `public`."""
+    server = await connect_server(dsn)
+    try:
+        await server.execute("CREATE TABLE schema_migrations (name text PRIMARY KEY, applied_at timestamptz)")
+        for path in sorted(migrations_dir().glob("0[0-2]*.sql")):
+            await server.execute(path.read_text())
+            await server.execute("INSERT INTO schema_migrations (name) VALUES ($1)", path.name)
+        await server.execute("INSERT INTO people (person, email, updated_at) VALUES ('ana', 'ana@x.io', now())")
+        await server.execute(
+            "INSERT INTO outbox (message_id, person, template, command) VALUES ('m1', 'ana', 'welcome', '{}')"
+        )
+    finally:
+        await server.close()
+
+
+async def test_an_older_deployments_tables_are_adopted_from_public_with_their_rows(empty_database: str):
+    await _older_nudge_in_public(empty_database)
+    moved = await adopt_public(empty_database, "shop")
+    assert {"people", "outbox", "activity", "schema_migrations", "campaign_metrics"} <= set(moved)
+    applied = await apply_migrations(empty_database, "shop")
+    assert applied and all(not name.startswith(("00", "01", "02")) for name in applied)
+    conn = await connect(empty_database, "shop")
+    try:
+        assert await conn.fetchval("SELECT email FROM people WHERE person = 'ana'") == "ana@x.io"
+        assert await conn.fetchval("SELECT status FROM outbox WHERE message_id = 'm1'") == "queued"
+        # The view moved too, and still reads the moved table.
+        assert await conn.fetchval("SELECT count(*) FROM campaign_metrics") == 0
+    finally:
+        await conn.close()
+    server = await connect_server(empty_database)
+    try:
+        assert await server.fetchval("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'") == 0
+    finally:
+        await server.close()
+
+
+async def test_adopting_into_a_schema_that_already_has_tables_is_refused(empty_database: str):
+    await _older_nudge_in_public(empty_database)
+    await apply_migrations(empty_database, "shop")
+    with pytest.raises(MigrationError, match="already holds tables"):
+        await adopt_public(empty_database, "shop")

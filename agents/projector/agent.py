@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import logging
 import time
+from functools import partial
 from typing import Any
 
-from agents.projector.batches import project_messages
+from agents.projector.batches import project_messages, until_done
+from agents.projector.plan import Refusal
 from streams import metrics
 from streams.app import Runtime
 from streams.database import get_pool
@@ -40,11 +42,15 @@ def register(rt: Runtime) -> None:
                 metrics.PROJECTED.labels(kind=kind).inc(count)
             for refusal in outcome.refusals:
                 log.warning("projector: dead-lettered %s: %s", refusal.source, refusal.reason)
-                delivered = await dead_letter_topic.send(
-                    key=(refusal.person or "").encode() or None,
-                    value=refusal.letter(settings.projections_topic, time.time()),
-                )
-                await delivered  # on the broker before its message is acknowledged
+                await until_done(partial(park, refusal), "dead-lettering a refused command")
                 metrics.DEAD_LETTERS.labels(stage="projector").inc()
             for event in events:
                 await stream.ack(event)
+
+    async def park(refusal: Refusal) -> None:
+        """Put a refusal on the dead-letter topic and wait until the broker has it."""
+        delivered = await dead_letter_topic.send(
+            key=(refusal.person or "").encode() or None,
+            value=refusal.letter(settings.projections_topic, time.time()),
+        )
+        await delivered

@@ -16,6 +16,7 @@ import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import asyncpg
 
@@ -31,6 +32,7 @@ _DATA_CLASSES = ("22", "23", "54")
 _FIRST_RETRY_SECONDS = 0.5
 _MAX_RETRY_SECONDS = 10.0
 
+T = TypeVar("T")
 PoolFactory = Callable[[], Awaitable[asyncpg.Pool]]
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -81,6 +83,22 @@ async def _write_or_split(
     )
 
 
+async def until_done(action: Callable[[], Awaitable[T]], what: str, *, sleep: Sleep = asyncio.sleep) -> T:
+    """Run `action` until it succeeds, waiting longer after each failure (0.5 s doubling to 10 s):
+    for trouble that is not the data's fault (PostgreSQL or Kafka down), which must be waited out,
+    never skipped."""
+    delay = _FIRST_RETRY_SECONDS
+    while True:
+        try:
+            return await action()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - anything that reaches here is waited out
+            log.error("projector: %s failed (%s: %s); retrying in %.1f s", what, type(exc).__name__, exc, delay)
+            await sleep(delay)
+            delay = min(delay * 2, _MAX_RETRY_SECONDS)
+
+
 @dataclass(frozen=True)
 class BatchOutcome:
     """What became of a batch: the commands written, by kind, and the refusals to dead-letter."""
@@ -105,20 +123,11 @@ async def project_messages(
         decoded, refused = decode_message(value, source)
         projections += decoded
         refusals += refused
-    delay = _FIRST_RETRY_SECONDS
-    while True:
-        try:
-            refused = refusals + await write_projections(await get_pool(), projections)
-            break
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - anything not the data's fault is waited out
-            log.error(
-                "projector: writing %d commands failed (%s: %s); retrying in %.1f s",
-                len(projections), type(exc).__name__, exc, delay,
-            )
-            await sleep(delay)
-            delay = min(delay * 2, _MAX_RETRY_SECONDS)
+
+    async def write() -> list[Refusal]:
+        return refusals + await write_projections(await get_pool(), projections)
+
+    refused = await until_done(write, f"writing {len(projections)} commands", sleep=sleep)
     dropped = {(r.source, r.index) for r in refused}
     written = Counter(p.command.kind for p in projections if (p.source, p.index) not in dropped)
     return BatchOutcome(written, refused)

@@ -74,7 +74,7 @@ async def _write_or_split(
             [alone] = projections
             return [Refusal(
                 f"PostgreSQL refused it: {type(exc).__name__}: {exc}", alone.source,
-                alone.canonical.decode(), alone.command.person, alone.index,
+                alone.text(), alone.command.person, alone.index,
             )]
     middle = len(projections) // 2
     return (

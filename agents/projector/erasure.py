@@ -12,8 +12,6 @@ this module does not know is cleared of the person's rows.
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import asyncpg
 
 # Person ids have at least one character, so no input can name this one.
@@ -101,8 +99,7 @@ _END_JOURNEYS = f"""
 UPDATE current_journeys SET person = '{ERASED}',
        status = CASE WHEN status = 'active' THEN 'exited' ELSE status END,
        end_reason = CASE WHEN status = 'active' THEN 'person erased' ELSE end_reason END,
-       ended_at = CASE WHEN status = 'active' THEN coalesce($2::timestamptz, updated_at)
-                       ELSE ended_at END,
+       ended_at = CASE WHEN status = 'active' THEN now() ELSE ended_at END,
        position = NULL, resume_at = NULL
 WHERE person = ANY($1::text[])
 """
@@ -116,14 +113,14 @@ WHERE s.address = ANY($1::text[])
 
 
 
-async def erase_people(conn: asyncpg.Connection, people: list[str], at: datetime | None) -> None:
-    """Erase `people` inside the caller's transaction; `at` dates the end of journeys left running."""
+async def erase_people(conn: asyncpg.Connection, people: list[str]) -> None:
+    """Erase `people` inside the caller's transaction (never refused: no value of theirs is written)."""
     if not people:
         return
     addresses = await addresses_of(conn, people)
     for statement in _STATEMENTS:
         await conn.execute(statement, people)
-    await conn.execute(_END_JOURNEYS, people, at)
+    await conn.execute(_END_JOURNEYS, people)
     if addresses:
         await conn.execute(_UNSHARED_SUPPRESSIONS, addresses, people)
     for table in await person_tables(conn):

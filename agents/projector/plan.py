@@ -2,7 +2,10 @@
 
 The projector reads Kafka messages of read-model commands (`Activity`, `PersonSnapshot`,
 `JourneyEvent`) and turns them into rows, encoded here so that a command Python cannot encode
-(a timestamp out of range, a value JSON cannot hold) is refused on its own, before any SQL runs.
+(a value JSON cannot hold) is refused on its own, before any SQL runs.
+
+Times stay Unix seconds: PostgreSQL converts them (`to_timestamp`), and refuses one it cannot
+hold like any other bad value.
 
 A batch is cut into segments at erasures: the rows of a segment are written after its
 `erase_first` people are erased, so a person erased and then seen again (re-created) keeps only
@@ -16,7 +19,6 @@ import hashlib
 import json
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any
 
 import orjson
@@ -25,8 +27,8 @@ from pydantic import ValidationError
 from schemas.commands import Activity, Command, JourneyEvent, PersonSnapshot
 from schemas.wire import command_items, decode_command
 
-# What encoding a command can raise: orjson's JSONEncodeError is a TypeError; datetime raises
-# ValueError, OverflowError or OSError for times it cannot represent.
+# What encoding a command can raise: orjson's JSONEncodeError is a TypeError, a string it cannot
+# encode a ValueError.
 _ENCODING_ERRORS = (TypeError, ValueError, OverflowError, OSError)
 
 
@@ -38,9 +40,13 @@ class Projection:
     # "partition:offset" of its Kafka message, and its index in that message.
     source: str
     index: int
-    # The command's JSON as it arrived (keys sorted), and its identity (see `fingerprint`).
-    canonical: bytes
-    fingerprint: bytes
+    # The command's JSON item as it arrived, and, for an Activity, its identity (`fingerprint`).
+    item: Any
+    fingerprint: bytes = b""
+
+    def text(self) -> str:
+        """The command as JSON, for a dead letter."""
+        return _item_text(self.item, "")
 
 
 @dataclass(frozen=True)
@@ -80,10 +86,10 @@ def fingerprint(canonical: bytes, occurrence: int) -> bytes:
 def decode_message(raw: bytes | None, source: str) -> tuple[list[Projection], list[Refusal]]:
     """The commands of one Kafka message; a message that is not JSON, or an item that is not a
     command, is refused with the parser's reason (the other items still count)."""
-    text = (raw or b"").decode("utf-8", "replace")
     try:
         items = command_items(raw or b"")
     except orjson.JSONDecodeError as exc:
+        text = (raw or b"").decode("utf-8", "replace")
         return [], [Refusal(f"not a JSON command message: {exc}", source, text)]
     projections: list[Projection] = []
     refusals: list[Refusal] = []
@@ -91,18 +97,25 @@ def decode_message(raw: bytes | None, source: str) -> tuple[list[Projection], li
     for index, item in enumerate(items):
         try:
             command = decode_command(item)
-            canonical = orjson.dumps(item, option=orjson.OPT_SORT_KEYS)
+            # Only activity lines need an identity: every other row has a natural key.
+            canonical = (
+                orjson.dumps(item, option=orjson.OPT_SORT_KEYS) if command.kind == "activity" else b""
+            )
         except (ValidationError, *_ENCODING_ERRORS) as exc:
             person = item.get("person") if isinstance(item, dict) else None
             refusals.append(Refusal(
-                f"not a read-model command: {exc}", source, _item_text(item, text),
+                f"not a read-model command: {exc}", source,
+                _item_text(item, (raw or b"").decode("utf-8", "replace")),
                 person if isinstance(person, str) else None, index,
             ))
+            continue
+        if not canonical:
+            projections.append(Projection(command, source, index, item))
             continue
         occurrence = seen[canonical]
         seen[canonical] += 1
         projections.append(
-            Projection(command, source, index, canonical, fingerprint(canonical, occurrence))
+            Projection(command, source, index, item, fingerprint(canonical, occurrence))
         )
     return projections, refusals
 
@@ -112,11 +125,6 @@ def _item_text(item: Any, fallback: str) -> str:
         return orjson.dumps(item).decode()
     except _ENCODING_ERRORS:
         return fallback
-
-
-def ts(seconds: float | None) -> datetime | None:
-    """Unix seconds as an aware UTC datetime (None stays None)."""
-    return None if seconds is None else datetime.fromtimestamp(seconds, tz=timezone.utc)
 
 
 def _json(value: Any) -> str:
@@ -149,14 +157,14 @@ class PersonRow:
     attributes: str
     suppressed: bool
     unsubscribed: bool
-    at: datetime
-    segments: dict[str, datetime]
+    at: float
+    segments: dict[str, float]
 
 
 @dataclass(frozen=True)
 class ActivityRow:
     person: str
-    at: datetime
+    at: float
     kind: str
     summary: str
     detail: str
@@ -172,7 +180,7 @@ class JourneyEventRow:
     person: str
     campaign_id: str
     campaign_version: str
-    at: datetime
+    at: float
     reason: str
     step: str | None
     detail: str
@@ -186,7 +194,7 @@ class JourneyStepRow:
     person: str
     campaign_id: str
     campaign_version: str
-    at: datetime
+    at: float
     reason: str
     detail: str
 
@@ -199,14 +207,14 @@ class JourneyNow:
     person: str
     campaign_id: str
     campaign_version: str
-    updated_at: datetime
+    updated_at: float
     status: str = "active"
     position: str | None = None
-    resume_at: datetime | None = None
-    entered_at: datetime | None = None
-    ended_at: datetime | None = None
+    resume_at: float | None = None
+    entered_at: float | None = None
+    ended_at: float | None = None
     end_reason: str = ""
-    converted_at: datetime | None = None
+    converted_at: float | None = None
     # False when only a conversion was seen: status and position are left as stored.
     moved: bool = False
 
@@ -215,8 +223,7 @@ class JourneyNow:
 class Segment:
     """Rows to write after erasing `erase_first`; within it, later rows supersede earlier ones."""
 
-    # Person -> when they were erased (None if the snapshot's time cannot be represented).
-    erase_first: dict[str, datetime | None] = field(default_factory=dict)
+    erase_first: list[str] = field(default_factory=list)
     people: dict[str, PersonRow] = field(default_factory=dict)
     activity: list[ActivityRow] = field(default_factory=list)
     fingerprints: set[bytes] = field(default_factory=set)
@@ -237,22 +244,18 @@ def plan_batch(projections: list[Projection]) -> tuple[list[Segment], list[Refus
     for projection in projections:
         command = projection.command
         if isinstance(command, PersonSnapshot) and command.deleted:
-            # An erasure is never refused: a time that cannot be represented only loses its date.
-            try:
-                at = ts(command.at)
-            except _ENCODING_ERRORS:
-                at = None
             if command.person in segments[-1].touched:
                 # Rows of theirs are already in this segment: erase after them.
                 segments.append(Segment())
-            segments[-1].erase_first.setdefault(command.person, at)
+            if command.person not in segments[-1].erase_first:
+                segments[-1].erase_first.append(command.person)
             continue
         try:
             _add(segments[-1], command, projection)
         except Exception as exc:  # noqa: BLE001 - one command the projector cannot plan is refused, never the batch
             refusals.append(Refusal(
                 f"cannot be encoded for PostgreSQL: {exc!r}", projection.source,
-                projection.canonical.decode(), command.person, projection.index,
+                projection.text(), command.person, projection.index,
             ))
     return [s for s in segments if not s.empty()], refusals
 
@@ -262,8 +265,7 @@ def _add(segment: Segment, command: Command, projection: Projection) -> None:
     if isinstance(command, PersonSnapshot):
         row = PersonRow(
             command.person, command.email, _json(command.attributes), command.suppressed,
-            command.unsubscribed, _at(command.at),
-            {segment_id: _at(entered) for segment_id, entered in command.segments.items()},
+            command.unsubscribed, command.at, dict(command.segments),
         )
         segment.people[command.person] = row
     elif isinstance(command, Activity):
@@ -278,12 +280,6 @@ def _add(segment: Segment, command: Command, projection: Projection) -> None:
     segment.touched.add(command.person)
 
 
-def _at(seconds: float) -> datetime:
-    value = ts(seconds)
-    assert value is not None
-    return value
-
-
 def _activity_row(command: Activity, print_: bytes) -> ActivityRow:
     catalog: list[CatalogKey] = []
     if command.event_name is not None:
@@ -294,15 +290,14 @@ def _activity_row(command: Activity, print_: bytes) -> ActivityRow:
             for name, value in (command.event_data or {}).items()
         ]
     return ActivityRow(
-        command.person, _at(command.at), command.input_kind, command.summary,
+        command.person, command.at, command.input_kind, command.summary,
         _json(command.changes), None if command.input is None else _json(command.input),
         print_, tuple(catalog),
     )
 
 
 def _journey_event(segment: Segment, event: JourneyEvent) -> None:
-    at = _at(event.at)
-    resume_at = ts(event.resume_at)
+    at, resume_at = event.at, event.resume_at
     detail = _json(event.detail)
     if event.event == "step":
         step = event.step or ""
@@ -333,9 +328,9 @@ def _journey_event(segment: Segment, event: JourneyEvent) -> None:
         now.position = now.resume_at = None
 
 
-def catalog_counts(rows: list[ActivityRow]) -> dict[CatalogKey, tuple[datetime, datetime, int]]:
+def catalog_counts(rows: list[ActivityRow]) -> dict[CatalogKey, tuple[float, float, int]]:
     """First seen, last seen and count per catalog key over these activity rows."""
-    counts: dict[CatalogKey, tuple[datetime, datetime, int]] = {}
+    counts: dict[CatalogKey, tuple[float, float, int]] = {}
     for row in rows:
         for key in row.catalog:
             first, last, count = counts.get(key, (row.at, row.at, 0))

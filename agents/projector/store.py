@@ -15,8 +15,8 @@ from agents.projector.plan import ActivityRow, JourneyNow, Segment, catalog_coun
 
 _UPSERT_PEOPLE = """
 INSERT INTO people (person, email, attributes, suppressed, unsubscribed, updated_at)
-SELECT u.p, u.e, u.a::jsonb, u.s, u.un, u.t
-FROM unnest($1::text[], $2::text[], $3::text[], $4::bool[], $5::bool[], $6::timestamptz[])
+SELECT u.p, u.e, u.a::jsonb, u.s, u.un, to_timestamp(u.t)
+FROM unnest($1::text[], $2::text[], $3::text[], $4::bool[], $5::bool[], $6::float8[])
      AS u(p, e, a, s, un, t)
 ON CONFLICT (person) DO UPDATE SET
     email = EXCLUDED.email, attributes = EXCLUDED.attributes, suppressed = EXCLUDED.suppressed,
@@ -32,15 +32,15 @@ WHERE m.person = u.p AND NOT (m.segment = ANY(string_to_array(u.segs, E'\\x1f'))
 
 _JOIN_SEGMENTS = """
 INSERT INTO segment_members (segment, person, entered_at)
-SELECT u.s, u.p, u.t FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS u(s, p, t)
+SELECT u.s, u.p, to_timestamp(u.t) FROM unnest($1::text[], $2::text[], $3::float8[]) AS u(s, p, t)
 ON CONFLICT (segment, person) DO UPDATE SET entered_at = EXCLUDED.entered_at
 WHERE segment_members.entered_at <> EXCLUDED.entered_at
 """
 
 _INSERT_ACTIVITY = """
 INSERT INTO activity (person, at, kind, summary, detail, input, fingerprint)
-SELECT u.p, u.t, u.k, u.s, u.d::jsonb, u.i::jsonb, u.f
-FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[],
+SELECT u.p, to_timestamp(u.t), u.k, u.s, u.d::jsonb, u.i::jsonb, u.f
+FROM unnest($1::text[], $2::float8[], $3::text[], $4::text[], $5::text[], $6::text[],
             $7::bytea[]) WITH ORDINALITY AS u(p, t, k, s, d, i, f, n)
 ORDER BY u.n
 ON CONFLICT (fingerprint) DO NOTHING
@@ -49,8 +49,9 @@ RETURNING fingerprint
 
 _UPSERT_CATALOG = """
 INSERT INTO event_catalog (event, type, property, json_type, first_seen, last_seen, count)
-SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[],
-                     $6::timestamptz[], $7::bigint[])
+SELECT u.e, u.t, u.p, u.j, to_timestamp(u.f), to_timestamp(u.l), u.n
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::float8[], $6::float8[],
+            $7::bigint[]) AS u(e, t, p, j, f, l, n)
 ON CONFLICT (event, type, property, json_type) DO UPDATE SET
     first_seen = least(event_catalog.first_seen, EXCLUDED.first_seen),
     last_seen = greatest(event_catalog.last_seen, EXCLUDED.last_seen),
@@ -60,8 +61,8 @@ ON CONFLICT (event, type, property, json_type) DO UPDATE SET
 _INSERT_JOURNEY_EVENTS = """
 INSERT INTO journey_events (journey_id, event, person, campaign_id, campaign_version, at, reason,
                             step, detail)
-SELECT u.j, u.e, u.p, u.c, u.v, u.t, u.r, u.s, u.d::jsonb
-FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[],
+SELECT u.j, u.e, u.p, u.c, u.v, to_timestamp(u.t), u.r, u.s, u.d::jsonb
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::float8[],
             $7::text[], $8::text[], $9::text[]) AS u(j, e, p, c, v, t, r, s, d)
 ON CONFLICT (journey_id, event) DO NOTHING
 """
@@ -69,9 +70,9 @@ ON CONFLICT (journey_id, event) DO NOTHING
 _UPSERT_JOURNEY_STEPS = """
 INSERT INTO journey_steps (journey_id, step, step_kind, person, campaign_id, campaign_version,
                            at, reason, detail)
-SELECT u.j, u.s, u.k, u.p, u.c, u.v, u.t, u.r, u.d::jsonb
+SELECT u.j, u.s, u.k, u.p, u.c, u.v, to_timestamp(u.t), u.r, u.d::jsonb
 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-            $7::timestamptz[], $8::text[], $9::text[]) AS u(j, s, k, p, c, v, t, r, d)
+            $7::float8[], $8::text[], $9::text[]) AS u(j, s, k, p, c, v, t, r, d)
 ON CONFLICT (journey_id, step) DO UPDATE SET
     step_kind = EXCLUDED.step_kind, at = EXCLUDED.at, reason = EXCLUDED.reason,
     detail = EXCLUDED.detail
@@ -80,9 +81,11 @@ WHERE journey_steps.at <= EXCLUDED.at
 
 _JOURNEY_COLUMNS = """(journey_id, person, campaign_id, campaign_version, status, position,
                       resume_at, entered_at, ended_at, end_reason, converted_at, updated_at)
-SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-                     $7::timestamptz[], $8::timestamptz[], $9::timestamptz[], $10::text[],
-                     $11::timestamptz[], $12::timestamptz[])"""
+SELECT u.j, u.p, u.c, u.v, u.s, u.pos, to_timestamp(u.r), to_timestamp(u.e), to_timestamp(u.x),
+       u.why, to_timestamp(u.conv), to_timestamp(u.t)
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+            $7::float8[], $8::float8[], $9::float8[], $10::text[], $11::float8[], $12::float8[])
+     AS u(j, p, c, v, s, pos, r, e, x, why, conv, t)"""
 
 # A journey that moved (entered, took a step, ended): where it is now, unless the stored row is
 # newer (a replay of older projections must not move it back).
@@ -111,9 +114,7 @@ async def write_segments(conn: asyncpg.Connection, segments: list[Segment]) -> N
     """Write planned segments, in order, inside the caller's transaction."""
     for segment in segments:
         if segment.erase_first:
-            # One time per segment is enough: it only dates the end of journeys left running.
-            times = [t for t in segment.erase_first.values() if t is not None]
-            await erase_people(conn, list(segment.erase_first), max(times, default=None))
+            await erase_people(conn, segment.erase_first)
         await _people(conn, segment)
         await _activity(conn, segment.activity)
         await _journeys(conn, segment)

@@ -76,7 +76,7 @@ async def test_every_kind_of_refusal_names_its_reason_and_spares_the_other_comma
         [Activity(person="bo", at=T0, input_kind="track", summary="x\u0000y")],
         # An address too long for the email index: PostgreSQL's program limit, not a bad character.
         [PersonSnapshot(person="cy", at=T0, email=random.Random(1).randbytes(5000).hex() + "@x.io")],
-        # A time Python cannot represent.
+        # A time PostgreSQL cannot represent.
         [PersonSnapshot(person="dee", at=1e20)],
         signup("eve"),
     ) + [("0:5", b"not json"), ("0:6", b'{"commands": [{"kind": "nonsense"}]}')]
@@ -85,7 +85,7 @@ async def test_every_kind_of_refusal_names_its_reason_and_spares_the_other_comma
     reasons = {r.source: r.reason for r in refused}
     assert "CharacterNotInRepertoire" in reasons["0:1"]
     assert "ProgramLimitExceeded" in reasons["0:2"]
-    assert "cannot be encoded" in reasons["0:3"]
+    assert "DatetimeFieldOverflow" in reasons["0:3"]
     assert "not a JSON command message" in reasons["0:5"]
     assert "not a read-model command" in reasons["0:6"]
     assert [r["person"] for r in await pool.fetch("SELECT person FROM people ORDER BY person")] == ["ana", "eve"]

@@ -36,6 +36,9 @@ command -v python3.11 >/dev/null || missing+=(python3.11 python3.11-venv)
 if command -v python3.11 >/dev/null && ! python3.11 -c 'import ensurepip, venv' 2>/dev/null; then
     missing+=(python3.11-venv)
 fi
+# The console's browser tests drive Debian's Chromium through Playwright (pinned in
+# requirements.lock); Playwright's own browser download is never used.
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 
 if [ ${#missing[@]} -gt 0 ]; then
     say "apt-get install ${missing[*]}"
@@ -46,7 +49,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     mkdir -p "$(dirname "$record")"
     printf '%s\n' "${missing[@]}" >> "$record"
 else
-    say "system packages present (java 17+, maven, postgresql, python3.11)"
+    say "system packages present (java 17+, maven, postgresql, python3.11, chromium)"
 fi
 
 # --- Python environment ----------------------------------------------------------------------

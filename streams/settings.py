@@ -126,6 +126,15 @@ class Settings(BaseModel):
     # How long the API waits for Kafka to acknowledge an input before answering 503.
     publish_timeout_seconds: float = Field(default=10.0, gt=0)
 
+    # --- console and operations (streams/console, streams/metrics.py) ---
+    # The web console's login (served by `nudge api` at /): set both in production.
+    console_user: str = "admin"
+    console_password: str = Field(default="nudge-console", repr=False)
+    # A console session lasts this long after login.
+    console_session_hours: float = 12.0
+    # "text" or "json" (one JSON object per line) for the worker's and the API's logs.
+    log_format: Literal["text", "json"] = "text"
+
     @model_validator(mode="after")
     def _replicas_fit(self) -> "Settings":
         if self.min_insync_replicas > self.replication_factor:

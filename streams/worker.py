@@ -14,12 +14,14 @@ def build_worker(settings: Settings) -> Runtime:
     from agents.person import agent as person_agent
     from agents.projector import agent as projector_agent
     from agents.sender import agent as sender_agent
+    from streams.console.worker_web import register_worker_web
 
     runtime = build_app(settings)
     person_agent.register(runtime)
     sender_agent.register(runtime)
     projector_agent.register(runtime)
     broadcast_agent.register(runtime)
+    register_worker_web(runtime)
     return runtime
 
 
@@ -44,7 +46,16 @@ def run_worker(settings: Settings, loglevel: str) -> None:
     """Prepare, then run a Faust worker until it is stopped."""
     from faust.worker import Worker
 
+    from streams.log_format import logging_config
+
     asyncio.run(prepare(settings))
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     runtime = build_worker(settings)
-    Worker(runtime.app, loglevel=loglevel).execute_from_commandline()
+    json_logs = settings.log_format == "json"
+    Worker(
+        runtime.app,
+        loglevel=loglevel,
+        # Text keeps Faust's own format; JSON replaces it, and drops the banner (not a log line).
+        logging_config=logging_config("json", loglevel) if json_logs else None,
+        quiet=json_logs,
+    ).execute_from_commandline()

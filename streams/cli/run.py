@@ -24,12 +24,12 @@ def worker(loglevel: str) -> None:
 @click.command()
 def api() -> None:
     """Run the HTTP ingestion API (Track API v1) on NUDGE_HTTP_PORT."""
-    import logging
-
     from streams.http.server import serve
+    from streams.log_format import configure
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    asyncio.run(serve(Settings.from_env()))
+    settings = Settings.from_env()
+    configure(settings.log_format)
+    asyncio.run(serve(settings))
 
 
 @click.command()

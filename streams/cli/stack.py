@@ -105,4 +105,10 @@ def inbox(limit: int, to: str | None, as_json: bool, clear: bool) -> None:
     for message in messages:
         received = message["received"][:19].replace("T", " ")
         to_list = ", ".join(message["to"] or message["envelope_to"])
-        click.echo(f"{received}  {message['id']}  {message['from']} -> {to_list}  {message['subject']}")
+        click.echo(f"{received}  {_nudge_id(message)}  {message['from']} -> {to_list}  {message['subject']}")
+
+
+def _nudge_id(message: dict) -> str:
+    """Nudge's message id (the Message-ID's local part, what the console finds), else the inbox's."""
+    header = (message.get("message_id") or "").strip().strip("<>")
+    return header.split("@", 1)[0] if "@" in header else message["id"]

@@ -487,6 +487,23 @@ PATHS: dict[str, dict[str, Any]] = {
             "responses": {"200": {"description": "Up.", "content": {JSON: {"schema": {"type": "object"}}}}},
         }
     },
+    "/ready": {
+        "get": {
+            "tags": ["Operations"],
+            "summary": "Readiness: Kafka and PostgreSQL answer",
+            "responses": {
+                "200": {"description": "Ready; each check with its detail.", "content": {JSON: {"schema": {"type": "object"}}}},
+                "503": {"description": "A check failed; each check with its detail.", "content": {JSON: {"schema": {"type": "object"}}}},
+            },
+        }
+    },
+    "/metrics": {
+        "get": {
+            "tags": ["Operations"],
+            "summary": "Prometheus metrics (counts only)",
+            "responses": {"200": {"description": "Prometheus text exposition.", "content": {"text/plain": {"schema": {"type": "string"}}}}},
+        }
+    },
     "/openapi.json": {
         "get": {
             "tags": ["Operations"],

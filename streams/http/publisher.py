@@ -119,6 +119,14 @@ class InputPublisher:
         if self._producer is not None:
             await self._producer.stop()
 
+    async def reachable(self) -> str:
+        """For `/ready`: the input topic's partitions, fetched from the brokers now."""
+        assert self._producer is not None, "InputPublisher.start() was not awaited"
+        if not await self._producer.client.force_metadata_update():
+            raise OSError(f"no Kafka broker at {self._bootstrap} answered a metadata request")
+        partitions = self._producer.client.cluster.partitions_for_topic(self._topic) or set()
+        return f"{self._topic}: {len(partitions)} partitions"
+
     async def publish(self, inputs: list[Input]) -> None:
         """Queue `inputs` for the next flush and wait until Kafka has them.
 

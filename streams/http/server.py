@@ -9,6 +9,7 @@ from typing import Protocol
 
 from aiohttp import web
 
+from streams.console.web import register_console
 from streams.http.email_links import email_link_routes
 from streams.http.errors import api_errors
 from streams.http.event_schema import SCHEMA_FILE, SchemaFile, strict_publish
@@ -64,6 +65,8 @@ def create_app(settings: Settings, publisher: Publisher) -> web.Application:
         return web.json_response({"ok": True})
 
     app.add_routes([web.get("/health", health)])
+    # The web console, /metrics and /ready (streams/console).
+    register_console(app, settings, getattr(publisher, "reachable", None))
     return app
 
 
@@ -80,7 +83,8 @@ async def serve(settings: Settings) -> None:
     site = web.TCPSite(runner, settings.http_host, settings.http_port)
     await site.start()
     log.info("Track API listening on http://%s:%s", settings.http_host, settings.http_port)
-    print(f"[nudge api] listening on http://{settings.http_host}:{settings.http_port}", flush=True)
+    if settings.log_format != "json":  # JSON logs stay one object per line
+        print(f"[nudge api] listening on http://{settings.http_host}:{settings.http_port}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

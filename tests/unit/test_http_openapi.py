@@ -6,6 +6,7 @@ import re
 
 from aiohttp.test_utils import TestClient, TestServer
 
+from streams.console.web import console_routes
 from streams.http.openapi import openapi_document
 from streams.http.server import create_app
 from streams.settings import Settings
@@ -24,7 +25,8 @@ def app_routes() -> set[tuple[str, str]]:
             continue  # aiohttp adds HEAD beside every GET
         path = re.sub(r"\{(\w+)(:[^}]*)?\}", r"{\1}", route.resource.canonical)
         routes.add((route.method.lower(), path))
-    return routes
+    # The web console's pages are for browsers (README, "The console"), not this API document.
+    return routes - console_routes()
 
 
 def test_every_route_of_the_app_is_in_the_document():

@@ -29,7 +29,7 @@ from schemas.wire import command_items, decode_command
 
 # What encoding a command can raise: orjson's JSONEncodeError is a TypeError, a string it cannot
 # encode a ValueError.
-_ENCODING_ERRORS = (TypeError, ValueError, OverflowError, OSError)
+_ENCODING_ERRORS = (TypeError, ValueError)
 
 
 @dataclass(frozen=True)
@@ -234,6 +234,7 @@ class Segment:
     touched: set[str] = field(default_factory=set)
 
     def empty(self) -> bool:
+        """Nothing to erase and nothing to write."""
         return not (self.erase_first or self.touched)
 
 
@@ -254,7 +255,7 @@ def plan_batch(projections: list[Projection]) -> tuple[list[Segment], list[Refus
             _add(segments[-1], command, projection)
         except Exception as exc:  # noqa: BLE001 - one command the projector cannot plan is refused, never the batch
             refusals.append(Refusal(
-                f"cannot be encoded for PostgreSQL: {exc!r}", projection.source,
+                f"cannot be written to the read model: {exc!r}", projection.source,
                 projection.text(), command.person, projection.index,
             ))
     return [s for s in segments if not s.empty()], refusals

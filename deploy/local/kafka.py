@@ -391,7 +391,8 @@ def wait_ready(c: Cluster, nodes: tuple[Node, ...] | None = None, timeout: float
     wanted = sum(1 for node in c.nodes if node in nodes or node.pid() is not None)
     while time.monotonic() < deadline:
         for node in nodes:
-            pid = node.pid()
+            # Not node.pid(): right after the fork, the child's command line is not java's yet.
+            pid = read_pid(node.pid_file)
             if pid is None or not pid_alive(pid):
                 raise StackError(
                     f"Kafka node {node.node_id} exited during start-up; see {node.log_file}. "
@@ -478,7 +479,8 @@ def purge(c: Cluster) -> list[Path]:
         raise StackError(f"Kafka in {c.home} still runs; stop it before purging")
     removed = [p for p in (c.home, *(n.log_file for n in c.nodes), c.lock_file) if p.exists()]
     for path in removed:
-        shutil.rmtree(path) if path.is_dir() else path.unlink()
+        # A private cluster keeps its logs inside its folder: gone with it.
+        shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
     return removed
 
 

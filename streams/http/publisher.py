@@ -51,9 +51,8 @@ async def ensure_topic(
             )
         except TopicAlreadyExistsError:
             pass
-        described = await admin.describe_topics([topic])
-        found = described[0]["partitions"]
-        replicas = min((len(p["replicas"]) for p in found), default=replication_factor)
+        found = await _partitions(admin, topic)
+        replicas = min(len(p["replicas"]) for p in found)
         if replicas < replication_factor:
             raise TopicReplicationError(
                 f"topic {topic} has {replicas} replica(s) per partition but "
@@ -63,6 +62,19 @@ async def ensure_topic(
         return len(found)
     finally:
         await admin.close()
+
+
+async def _partitions(admin: AIOKafkaAdminClient, topic: str, timeout: float = 30.0) -> list[dict]:
+    # A broker that has not yet heard of a just-created topic describes it with no partitions.
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        found = (await admin.describe_topics([topic]))[0]["partitions"]
+        if found or loop.time() > deadline:
+            if not found:
+                raise KafkaTimeoutError(f"topic {topic} has no partitions {timeout:g}s after creation")
+            return found
+        await asyncio.sleep(0.1)
 
 
 class InputPublisher:

@@ -65,6 +65,8 @@ class FaultSize:
     # How long the SMTP relay stays down, and a worker stays paused (past its 10 s session).
     smtp_down_seconds: float
     pause_seconds: float
+    # How long PostgreSQL or the broker stays down when restarted.
+    restart_down_seconds: float
     # Seconds of load before and after a single fault (SMTP down, restarts, pause).
     load_margin_seconds: float
     # After everything arrived (or the deadline passed): wait this long for late duplicates.
@@ -76,11 +78,12 @@ class FaultSize:
 SIZES = {
     "ci": FaultSize(
         name="ci", rate=8.0, kills=3, kill_gap=(0.5, 4.0), smtp_down_seconds=25.0,
-        pause_seconds=15.0, load_margin_seconds=4.0, settle_seconds=3.0,
+        pause_seconds=15.0, restart_down_seconds=5.0, load_margin_seconds=4.0, settle_seconds=3.0,
     ),
     "full": FaultSize(
         name="full", rate=15.0, kills=10, kill_gap=(0.5, 8.0), smtp_down_seconds=120.0,
-        pause_seconds=30.0, load_margin_seconds=10.0, settle_seconds=20.0,
+        pause_seconds=30.0, restart_down_seconds=20.0, load_margin_seconds=10.0,
+        settle_seconds=20.0,
     ),
 }
 

@@ -8,6 +8,9 @@ such at the end), and run with `NUDGE_FAULTS_ALL=1` or an `-m` expression that n
 from __future__ import annotations
 
 import os
+import shutil
+import socket
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,6 +19,7 @@ import pytest
 
 from deploy.local.fault_counts import MARKDOWN_HEADER, CaseResult, markdown_row, summary
 from deploy.local.fault_harness import FaultDeployment, FaultSize, fault_seed, fault_size
+from deploy.local.runner import free_port
 from deploy.local.smtp_sink import SmtpSink
 
 RESULTS = pytest.StashKey[list[CaseResult]]()
@@ -127,3 +131,50 @@ def deployment(
     yield start
     for nudge in made:
         nudge.stop()
+
+
+def _free_port_pair() -> int:
+    """A port p with p and p + 1 free (a Kafka node's client and controller ports)."""
+    for _ in range(50):
+        first = free_port()
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", first + 1))
+            except OSError:
+                continue
+        return first
+    raise RuntimeError("no two consecutive free ports on 127.0.0.1")
+
+
+@pytest.fixture
+def private_kafka(tmp_path: Path) -> Iterator["kafka.Cluster"]:  # noqa: F821
+    """A one-broker Kafka of this case's own (folder, ports) that it may stop and restart."""
+    from deploy.local import kafka
+
+    cluster = kafka.cluster(1, home=tmp_path / "kafka", first_port=_free_port_pair())
+    kafka.up(cluster)
+    try:
+        yield cluster
+    finally:
+        kafka.down(cluster)
+        # Not kafka.purge: it unlinks the node's log after removing the folder that held it.
+        shutil.rmtree(cluster.home, ignore_errors=True)
+
+
+@pytest.fixture
+def private_postgres() -> Iterator["postgres.Server"]:  # noqa: F821
+    """A PostgreSQL server of this case's own (folder, port) that it may stop and restart."""
+    from deploy.local import postgres
+
+    # As root the server runs as `postgres`, which must reach its folder: not under pytest's
+    # private (0700) temp dir.
+    home = Path(tempfile.mkdtemp(prefix="nudge-fault-pg-"))
+    home.chmod(0o755)
+    server = postgres.server(home / "server", server_port=free_port())
+    try:
+        postgres.up(server)
+        yield server
+    finally:
+        postgres.down(server)
+        postgres.purge(server)
+        shutil.rmtree(home, ignore_errors=True)

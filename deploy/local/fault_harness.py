@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import time
+import urllib.request
 import uuid
 from collections import Counter
 from dataclasses import dataclass, replace
@@ -32,6 +33,9 @@ from deploy.local.smtp_sink import SmtpSink
 from streams.database import connect
 
 CAMPAIGN_ID = "onboarding"
+# The delivery side's count of claims taken back before their outcome was recorded: each may
+# have reached the relay (streams/metrics.py). Summed over every worker process of a case.
+DUPLICATE_METRIC = "nudge_delivery_leases_reclaimed"
 TEMPLATES = ("welcome", "followup")
 WAIT_SECONDS = 3.0
 EMAIL_DOMAIN = "example.com"
@@ -141,6 +145,8 @@ class FaultDeployment:
         self._data_dirs = 0
         # (when, what): the faults injected and the restarts, for the case's notes.
         self.timeline: list[tuple[float, str]] = []
+        # DUPLICATE_METRIC as scraped from workers just before they were killed.
+        self._metric_of_killed: float | None = None
 
     @property
     def app_id(self) -> str:
@@ -153,7 +159,10 @@ class FaultDeployment:
         return self
 
     def kill_worker(self, processes: NudgeProcesses | None = None) -> None:
-        """SIGKILL a worker (the main one by default)."""
+        """SIGKILL a worker (the main one by default), keeping its duplicate count first."""
+        value = scrape_counter((processes or self.main).settings.worker_web_port, DUPLICATE_METRIC)
+        if value is not None:
+            self._metric_of_killed = (self._metric_of_killed or 0.0) + value
         (processes or self.main).kill_worker()
         self.timeline.append((time.time(), "worker killed"))
 
@@ -183,6 +192,15 @@ class FaultDeployment:
         now = time.time()
         self.timeline.append((now, "worker resumed"))
         return now
+
+    def duplicate_metric(self) -> int | None:
+        """DUPLICATE_METRIC over every worker of the case, killed and live (None: not exported)."""
+        values = [self._metric_of_killed] + [
+            scrape_counter(p.settings.worker_web_port, DUPLICATE_METRIC)
+            for p in [self.main, *self.others] if "worker" in p.running()
+        ]
+        known = [v for v in values if v is not None]
+        return int(sum(known)) if known else None
 
     def restart_seconds(self) -> list[float]:
         """How long each worker start took, in order."""
@@ -339,6 +357,7 @@ class FaultDeployment:
                 notes = (*notes, f"{template} lost for: {', '.join(lost[:10])}"
                          + (" ..." if len(lost) > 10 else ""))
             notes = (*notes, *(f"{template} rows' last error ({n}x): {e}" for e, n in errors.items()))
+        duplicate_metric = self.duplicate_metric()
         missing = sorted(set(accepted) - set(people))
         if missing:
             notes = (*notes, f"not in `people`: {', '.join(missing[:10])}"
@@ -360,6 +379,7 @@ class FaultDeployment:
             lost_outbox=OutboxState(no_row=no_row, by_status=dict(statuses)),
             unfinished=sum(1 for status, _ in rows.values() if status in ("queued", "sending")),
             within=within,
+            duplicate_metric=duplicate_metric,
             notes=notes,
         )
 
@@ -368,3 +388,18 @@ def with_note(result: CaseResult, note: str) -> CaseResult:
     """The same result with one more note line."""
     return replace(result, notes=(*result.notes, note))
 
+
+
+def scrape_counter(port: int, name: str, host: str = "127.0.0.1") -> float | None:
+    """A counter's total over all its labels from a worker's /metrics (None: absent or no answer)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    try:
+        with urllib.request.urlopen(f"http://{host}:{port}/metrics", timeout=3) as response:
+            text = response.read().decode()
+    except OSError:
+        return None
+    for family in text_string_to_metric_families(text):
+        if family.name == name:
+            return sum(s.value for s in family.samples if s.name == f"{name}_total")
+    return None

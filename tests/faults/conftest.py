@@ -147,11 +147,22 @@ def _free_port_pair() -> int:
 
 
 @pytest.fixture
-def private_kafka(tmp_path: Path) -> Iterator["kafka.Cluster"]:  # noqa: F821
-    """A one-broker Kafka of this case's own (folder, ports) that it may stop and restart."""
+def private_kafka(private_kafka_cluster: "kafka.Cluster") -> "kafka.Cluster":  # noqa: F821
+    """A one-broker Kafka of the suite's own that the case may stop and restart: running when
+    the case starts, whatever the case before it left."""
     from deploy.local import kafka
 
-    cluster = kafka.cluster(1, home=tmp_path / "kafka", first_port=_free_port_pair())
+    kafka.up(private_kafka_cluster)
+    return private_kafka_cluster
+
+
+@pytest.fixture(scope="module")
+def private_kafka_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator["kafka.Cluster"]:  # noqa: F821
+    """The private broker's folder and ports, started once per module, stopped and removed after."""
+    from deploy.local import kafka
+
+    home = tmp_path_factory.mktemp("private-kafka")
+    cluster = kafka.cluster(1, home=home / "kafka", first_port=_free_port_pair())
     kafka.up(cluster)
     try:
         yield cluster

@@ -40,20 +40,25 @@ def test_postgresql_restarted_under_load_loses_nothing(
     assert violations(result, allow_exposed_duplicates=False) == [], summary(result)
 
 
+@pytest.mark.parametrize("stop", ["controlled shutdown", "SIGKILL"])
 def test_the_kafka_broker_restarted_under_load_loses_nothing(
-    deployment, private_kafka, size, seed, record
+    deployment, private_kafka, size, seed, record, stop
 ):
     nudge = deployment(kafka_bootstrap=private_kafka.bootstrap)
     load = nudge.load(size.rate).start()
     time.sleep(size.load_margin_seconds)
-    kafka.down(private_kafka)
+    if stop == "SIGKILL":
+        kafka.stop_node(private_kafka.node(1), kill=True)
+    else:
+        kafka.down(private_kafka)
     time.sleep(size.restart_down_seconds)
     kafka.up(private_kafka)
     time.sleep(size.load_margin_seconds)
     stats = load.stop()
 
     result = nudge.count(
-        f"Kafka broker restarted ({size.restart_down_seconds:.0f}s down)", size=size, seed=seed,
+        f"Kafka broker restarted after {stop} ({size.restart_down_seconds:.0f}s down)",
+        size=size, seed=seed,
         faults=1, stats=stats, since=time.time(),
     )
     record(result)

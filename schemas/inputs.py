@@ -22,6 +22,11 @@ def anonymous_person(anonymous_id: str) -> str:
     return f"{ANONYMOUS_PREFIX}{anonymous_id}"
 
 
+def is_anonymous(person: str) -> bool:
+    """Whether a person id names an anonymous visitor (who never enters journeys or gets email)."""
+    return person.startswith(ANONYMOUS_PREFIX)
+
+
 class _Input(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 

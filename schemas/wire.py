@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 from pydantic import TypeAdapter, ValidationError
 
-from schemas.commands import Command
+from schemas.commands import Activity, Command, JourneyEvent, PersonSnapshot
 from schemas.inputs import Envelope, Input
 
 _INPUT = TypeAdapter(Input)
@@ -27,6 +27,11 @@ class InvalidInput(ValueError):
 
 def decode_inputs(raw: bytes | None) -> list[Input]:
     """Parse one Kafka message value into the inputs it carries (one, or an envelope's)."""
+    return [item for item, _ in decode_input_items(raw)]
+
+
+def decode_input_items(raw: bytes | None) -> list[tuple[Input, dict[str, Any]]]:
+    """Like `decode_inputs`, each input with the JSON object it was read from."""
     if not raw:
         raise InvalidInput("empty message value: expected a JSON input or envelope")
     try:
@@ -37,8 +42,9 @@ def decode_inputs(raw: bytes | None) -> list[Input]:
         raise InvalidInput(f"expected a JSON object, got {type(data).__name__}")
     try:
         if "inputs" in data:
-            return list(_ENVELOPE.validate_python(data).inputs)
-        return [_INPUT.validate_python(data)]
+            envelope = _ENVELOPE.validate_python(data)
+            return list(zip(envelope.inputs, data["inputs"]))
+        return [(_INPUT.validate_python(data), data)]
     except ValidationError as exc:
         raise InvalidInput(_describe(exc)) from exc
 
@@ -53,8 +59,15 @@ def encode_envelope(items: Iterable[Input]) -> bytes:
     return b'{"inputs":[' + b",".join(encode_input(i) for i in items) + b"]}"
 
 
+# Commands whose fields are all JSON values already: their validated `__dict__` is the JSON
+# object, which orjson writes about ten times faster than pydantic's serializer.
+_FLAT = (Activity, PersonSnapshot, JourneyEvent)
+
+
 def encode_command(command: Command) -> bytes:
     """A command as JSON bytes."""
+    if isinstance(command, _FLAT):
+        return orjson.dumps(command.__dict__)
     return command.model_dump_json().encode()
 
 

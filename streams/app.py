@@ -39,9 +39,6 @@ class Runtime:
     # person id -> the person's hot record (agents/person/state_codec.py), written only at
     # checkpoints by the person agent (agents/person/checkpoint.py).
     people: TableT
-    # person id -> {timer id: due}: a small mirror of each person's timers for rebuilding the
-    # timer index on assignment.
-    timers: TableT
 
 
 def raw_schema() -> faust.Schema:
@@ -111,12 +108,4 @@ def build_app(settings: Settings) -> Runtime:
         # Partition p of it goes to the worker owning partition p of the people table.
         broadcasts_topic=topic(settings.broadcasts_topic, settings.partitions),
         people=people,
-        timers=app.Table(
-            "timers",
-            partitions=settings.partitions,
-            default=None,
-            key_type=bytes,
-            value_type=bytes,
-            options=ROCKSDB_OPTIONS,
-        ),
     )

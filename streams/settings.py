@@ -97,6 +97,11 @@ class Settings(BaseModel):
     worker_web_port: int = 6066
     timer_tick_seconds: float = 0.25
     history_limit: int = 100
+    # --- the person agent's checkpoints (agents/person/checkpoint.py) ---
+    # A checkpoint makes effects, then state, durable every this many Kafka messages or
+    # seconds, whichever comes first; in between, inputs are applied to an in-memory cache.
+    checkpoint_every: int = Field(default=1000, ge=1)
+    checkpoint_seconds: float = Field(default=0.1, gt=0)
     # --- delivery (agents/sender) ---
     # Keys the HMAC of unsubscribe, preferences, open and click links; set it in production,
     # and keep it: changing it breaks the links in every email already sent.

@@ -1,8 +1,9 @@
 """The scan agent: on a partition's `ScanStart`, walk that partition's people in RocksDB.
 
-A broadcast sends the template to each segment member (message id = hash(broadcast, person),
-so a rescan after a crash re-emits ids the outbox already has); a re-evaluation sends every
-person a `Reevaluate` input, in envelopes, on their own partition. Progress (and the last key
+A broadcast sends every person of the partition a `BroadcastSend` input, a re-evaluation a
+`Reevaluate` input, in envelopes, on their own partition; the person agent decides each (for a
+broadcast: membership, suppression, subscription; message id = hash(broadcast, person), so a
+rescan after a crash re-emits ids the outbox already has). Progress (and the last key
 done, once Kafka has acknowledged everything it counts) goes to PostgreSQL, so a restarted
 scan resumes there.
 
@@ -20,18 +21,14 @@ from collections.abc import Awaitable
 from typing import Any
 
 import asyncpg
-import orjson
 from faust.types import TP
 
 from agents.broadcast.plan import new_scan_id, plan_reevaluation
-from agents.broadcast.sends import broadcast_send, is_member
 from agents.broadcast.store import PartitionProgress, create_scan, load_progress, record_definitions, save_progress
 from agents.person.campaign_source import campaign_source
 from schemas.broadcasts import ScanStart
-from schemas.commands import SendEmail
-from schemas.inputs import Input, Reevaluate
-from schemas.person import PersonState
-from schemas.wire import encode_command, encode_commands, encode_envelope
+from schemas.inputs import BroadcastSend, Input, Reevaluate
+from schemas.wire import encode_envelope
 from streams.app import Runtime
 from streams.database import get_pool
 
@@ -42,12 +39,6 @@ _CHECKPOINT_EVERY = 2000
 _CHECKPOINT_SECONDS = 1.0
 # Re-evaluation inputs per envelope (one Kafka message).
 _ENVELOPE = 500
-# Broadcast sends per Kafka message (`{"commands": [...]}`, about 600 bytes each): the sender
-# agent's cost is per message, as Faust's is everywhere.
-_SENDS_PER_MESSAGE = 200
-# ... and fewer when their contexts (attributes, history) are big: Kafka refuses a message over
-# its 1 MiB default.
-_SENDS_BYTES = 512 * 1024
 # Yield to the event loop this often, so the person agent keeps consuming during a scan (and
 # the producer gets a batch of sends at a time rather than one).
 _YIELD_EVERY = 200
@@ -156,44 +147,28 @@ async def run_scan(rt: Runtime, start: ScanStart, partition: int) -> PartitionPr
         if it.valid() and it.key() == resume:
             it.next()
     log.info("scan %s (%s) of partition %d starts after %s", start.id, start.kind, partition, progress.last_key)
-    sends_name, input_name = rt.sends_topic.get_topic_name(), rt.input_topic.get_topic_name()
+    input_name = rt.input_topic.get_topic_name()
     enqueued = _Enqueued(rt)
     began, last_checkpoint, since_checkpoint = time.monotonic(), time.monotonic(), 0
     enqueued_here = 0
     envelope: list[Input] = []
-    # Sends not yet handed to the producer, and their encoded size.
-    sends: list[SendEmail] = []
-    sends_bytes = 0
     # Bounded by the partition's size: the iterator only moves forward.
     while it.valid():
         key, value = it.key(), it.value()
         it.next()
-        if key == offset_key or not value:
+        if key == offset_key or not value or key.startswith(b"\x00"):
             continue
         progress.scanned += 1
         since_checkpoint += 1
         person = key.decode()
-        if start.kind == "reevaluate":
-            envelope.append(Reevaluate(person=person, at=time.time(), reason=start.reason or start.id))
-            if len(envelope) >= _ENVELOPE:
-                await enqueued.send(input_name, envelope[0].person.encode(), encode_envelope(envelope), partition)
-                progress.enqueued += len(envelope)
-                enqueued_here += len(envelope)
-                envelope = []
-        else:
-            assert start.segment is not None
-            raw = orjson.loads(value)
-            if is_member(raw, start.segment):
-                command = broadcast_send(PersonState.model_validate(raw), start, time.time())
-                if command is not None:
-                    sends.append(command)
-                    # Encoded twice (here and in the batch), so the wire format has one owner.
-                    sends_bytes += len(encode_command(command))
-                    progress.enqueued += 1
-                    enqueued_here += 1
-                    if len(sends) >= _SENDS_PER_MESSAGE or sends_bytes >= _SENDS_BYTES:
-                        await _send_batch(enqueued, sends_name, command.message_id, sends)
-                        sends, sends_bytes = [], 0
+        # The person agent decides each one (membership, suppression, subscription) and
+        # records the send in the person's history: the scan only walks the keys.
+        envelope.append(_scan_input(start, person))
+        if len(envelope) >= _ENVELOPE:
+            await enqueued.send(input_name, envelope[0].person.encode(), encode_envelope(envelope), partition)
+            progress.enqueued += len(envelope)
+            enqueued_here += len(envelope)
+            envelope = []
         if start.rate and enqueued_here:
             # Rate limit: never ahead of `rate` per second since this run began.
             ahead = enqueued_here / start.rate - (time.monotonic() - began)
@@ -207,9 +182,6 @@ async def run_scan(rt: Runtime, start: ScanStart, partition: int) -> PartitionPr
                 progress.enqueued += len(envelope)
                 enqueued_here += len(envelope)
                 envelope = []
-            if sends:
-                await _send_batch(enqueued, sends_name, person, sends)
-                sends, sends_bytes = [], 0
             progress.last_key = person
             # What the checkpoint counts must be in Kafka before the key moves past it.
             await enqueued.settle()
@@ -220,8 +192,6 @@ async def run_scan(rt: Runtime, start: ScanStart, partition: int) -> PartitionPr
     if envelope:
         await enqueued.send(input_name, envelope[0].person.encode(), encode_envelope(envelope), partition)
         progress.enqueued += len(envelope)
-    if sends:
-        await _send_batch(enqueued, sends_name, str(partition), sends)
     progress.done = True
     await enqueued.settle()
     await save_progress(pool, start.id, partition, progress)
@@ -233,9 +203,16 @@ async def run_scan(rt: Runtime, start: ScanStart, partition: int) -> PartitionPr
     return progress
 
 
-async def _send_batch(enqueued: _Enqueued, topic: str, key: str, sends: list[SendEmail]) -> None:
-    # The sends topic is not co-partitioned: any key that varies spreads the batches.
-    await enqueued.send(topic, key.encode(), encode_commands(sends))
+def _scan_input(start: ScanStart, person: str) -> Input:
+    """What a scan asks of one person's partition: re-evaluate, or decide a broadcast send."""
+    if start.kind == "reevaluate":
+        return Reevaluate(person=person, at=time.time(), reason=start.reason or start.id)
+    assert start.template is not None and start.campaign is not None
+    return BroadcastSend(
+        person=person, at=time.time(), broadcast_id=start.id, campaign_id=start.campaign,
+        campaign_version=start.campaign_version, template=start.template,
+        segment=start.segment, transactional=start.transactional,
+    )
 
 
 def _definitions() -> dict[str, str]:

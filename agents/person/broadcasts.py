@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from agents.person.decision import Decision, copy_history
+from agents.person.decision import Decision
+from agents.person.history import remember_message
 from agents.person.ids import broadcast_message_id
-from schemas.commands import RenderContext, SendEmail
+from agents.person.render_context import render_context
+from schemas.commands import SendEmail
 from schemas.inputs import BroadcastSend
 from schemas.person import MessageRecord
 
@@ -42,21 +44,22 @@ def send_broadcast(d: Decision, input: BroadcastSend, now: float) -> None:
                 + (f" to segment {input.segment}" if input.segment else "")
             ),
             transactional=input.transactional,
-            context=RenderContext(
-                customer=dict(state.attributes),
+            context=render_context(
+                state, d.campaigns, input.template,
                 campaign={
                     "id": input.campaign_id,
                     "version": input.campaign_version,
                     "broadcast": input.broadcast_id,
                 },
-                history=copy_history(state.history),
             ),
         )
     )
-    state.messages.append(
+    remember_message(
+        state,
         MessageRecord(
             id=mid, template=input.template, campaign=input.campaign_id,
             journey=f"broadcast:{input.broadcast_id}", at=now,
-        )
+        ),
+        d.config,
     )
-    del state.messages[: -d.config.message_limit]
+    d.touch("message", input.template)

@@ -16,21 +16,15 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from agents.person.campaign_walk import conditions, step_conditions, steps
 from schemas.campaigns import (
-    AllCondition,
-    AnyCondition,
-    BranchStep,
     Campaign,
     CampaignFileError,
     ComputedAttribute,
-    NotCondition,
-    RandomStep,
     SegmentCondition,
     SegmentDefinition,
     SegmentTrigger,
     SendStep,
-    SplitStep,
-    WaitUntilStep,
 )
 
 Model = TypeVar("Model", bound=BaseModel)
@@ -96,33 +90,6 @@ def read_definitions(path: Path, model: type[Model], plural: str) -> tuple[list[
     return good, problems
 
 
-def _conditions(value: Any) -> Iterable[Any]:
-    """Every condition nested in a campaign or condition, depth first."""
-    if isinstance(value, (AllCondition, AnyCondition)):
-        yield value
-        for child in value.all if isinstance(value, AllCondition) else value.any:
-            yield from _conditions(child)
-    elif isinstance(value, NotCondition):
-        yield value
-        yield from _conditions(value.not_)
-    elif value is not None:
-        yield value
-
-
-def _steps(steps: list[Any]) -> Iterable[Any]:
-    for step in steps:
-        yield step
-        if isinstance(step, BranchStep):
-            yield from _steps(step.branch.then)
-            yield from _steps(step.branch.else_)
-        elif isinstance(step, SplitStep):
-            for case in step.split:
-                yield from _steps(case.then)
-        elif isinstance(step, RandomStep):
-            for cohort in step.random:
-                yield from _steps(cohort.steps)
-
-
 def cross_check(
     campaigns: list[Campaign], segments: list[SegmentDefinition], templates: set[str] | None
 ) -> list[str]:
@@ -135,17 +102,12 @@ def cross_check(
         if campaign.id in seen:
             problems.append(f"{where}: another campaign has the same id")
         seen.add(campaign.id)
-        conditions = [campaign.filter, campaign.exit, campaign.goal.condition if campaign.goal else None]
-        for step in _steps(campaign.steps):
-            if isinstance(step, BranchStep):
-                conditions.append(step.branch.if_)
-            elif isinstance(step, SplitStep):
-                conditions.extend(case.if_ for case in step.split)
-            elif isinstance(step, WaitUntilStep):
-                conditions.append(step.wait_until.condition)
-            elif isinstance(step, SendStep) and templates is not None and step.send not in templates:
+        tops = [campaign.filter, campaign.exit, campaign.goal.condition if campaign.goal else None]
+        tops += list(step_conditions(campaign))
+        for step in steps(campaign.steps):
+            if isinstance(step, SendStep) and templates is not None and step.send not in templates:
                 problems.append(f"{where}: sends template {step.send!r}, which templates/ lacks")
-        referenced = [c.segment for top in conditions for c in _conditions(top) if isinstance(c, SegmentCondition)]
+        referenced = [c.segment for top in tops for c in conditions(top) if isinstance(c, SegmentCondition)]
         if isinstance(campaign.trigger, SegmentTrigger):
             referenced.append(campaign.trigger.segment)
         for segment in referenced:
@@ -156,7 +118,7 @@ def cross_check(
         if segment.id in seen:
             problems.append(f"segment {segment.id}: another segment has the same id")
         seen.add(segment.id)
-        for c in _conditions(segment.when):
+        for c in conditions(segment.when):
             if isinstance(c, SegmentCondition) and c.segment not in segment_ids:
                 problems.append(f"segment {segment.id}: refers to unknown segment {c.segment!r}")
     return problems

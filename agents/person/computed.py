@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from agents.person.conditions import lookup, matches_where
+from agents.person.where import lookup, matches_where
 from agents.person.decision import Decision
 from schemas.campaigns import ComputedAttribute
-from schemas.history import EventRecord
-from schemas.person import ComputedValue
+from schemas.person import ComputedValue, Event
 
 
 def _number(value: Any) -> float | int | None:
@@ -26,7 +25,7 @@ def _number(value: Any) -> float | int | None:
     return value
 
 
-def step(attribute: ComputedAttribute, current: ComputedValue | None, event: EventRecord) -> ComputedValue | None:
+def step(attribute: ComputedAttribute, current: ComputedValue | None, event: Event) -> ComputedValue | None:
     """The attribute's value after `event` (which matched its event name and `where`).
 
     None means the event doesn't move it (its property is missing or not a number).
@@ -64,7 +63,7 @@ def combine(attribute: ComputedAttribute, a: ComputedValue | None, b: ComputedVa
     return a if pick_a else b
 
 
-def apply_event(d: Decision, event: EventRecord) -> dict[str, tuple[object, object]]:
+def apply_event(d: Decision, event: Event) -> dict[str, tuple[object, object]]:
     """Move every computed attribute this event feeds; return the attributes changed (old, new)."""
     changed: dict[str, tuple[object, object]] = {}
     for attribute in d.campaigns.computed_by_event.get(event.name, ()):
@@ -84,4 +83,5 @@ def mirror(d: Decision, attribute_id: str) -> dict[str, tuple[object, object]]:
     if old == value:
         return {}
     d.state.attributes[attribute_id] = value
+    d.touch("attribute", attribute_id)
     return {attribute_id: (old, value)}

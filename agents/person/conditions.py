@@ -3,15 +3,19 @@
 `evaluate` returns a Verdict: whether the condition holds at `scope.now`, and the next instant
 after it at which the answer could flip on time alone (None: only a new input can change it).
 The engine sets a timer at that instant, so time-relative conditions stay exact without scans.
+Event conditions read the person's lifetime totals and exact match indexes
+(agents/person/event_index.py), never the bounded recent history. `explain` gives the values a
+condition saw, for the provenance of branches and exits.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from agents.person.event_index import match_key
 from agents.person.timestamps import to_unix
+from agents.person.where import compare, lookup
 from schemas.campaigns import (
     AllCondition,
     AnyCondition,
@@ -24,8 +28,7 @@ from schemas.campaigns import (
     NotCondition,
     SegmentCondition,
 )
-from schemas.history import EventRecord
-from schemas.person import PersonState
+from schemas.person import MatchIndex, PersonState
 
 
 class Verdict(NamedTuple):
@@ -69,13 +72,13 @@ def evaluate(condition: Condition, scope: Scope) -> Verdict:
     if isinstance(condition, AttributeCondition):
         return _attribute(condition, scope)
     if isinstance(condition, EventCondition):
-        return _event(condition, scope)
+        return _event(condition, scope)[0]
     if isinstance(condition, InactivityCondition):
-        return _inactivity(condition, scope)
+        return _inactivity(condition, scope)[0]
     if isinstance(condition, SegmentCondition):
         return Verdict(condition.segment in scope.state.segments)
     if isinstance(condition, MessageCondition):
-        return _message(condition, scope)
+        return Verdict(_message(condition, scope))
     raise TypeError(f"not a condition: {condition!r}")
 
 
@@ -84,72 +87,35 @@ def holds(condition: Condition | None, scope: Scope) -> bool:
     return condition is None or evaluate(condition, scope).holds
 
 
-# --- values and `where` ------------------------------------------------------------------
-
-_COMPARISONS = ("eq", "ne", "in", "exists", "gt", "gte", "lt", "lte", "contains")
-
-
-def lookup(data: dict[str, Any], key: str) -> tuple[bool, Any]:
-    """`data[key]`, following dots into nested mappings (`address.city`)."""
-    if key in data:
-        return True, data[key]
-    current: Any = data
-    for part in key.split("."):
-        if not isinstance(current, dict) or part not in current:
-            return False, None
-        current = current[part]
-    return True, current
-
-
-def _ordered(left: Any, right: Any) -> tuple[float, float] | None:
-    """Two values as comparable numbers: numbers as they are, else both as timestamps."""
-    numbers = (int, float)
-    if isinstance(left, numbers) and isinstance(right, numbers):
-        if not isinstance(left, bool) and not isinstance(right, bool):
-            return float(left), float(right)
-    a, b = to_unix(left), to_unix(right)
-    if a is None or b is None:
-        return None
-    return a, b
-
-
-def compare(op: str, present: bool, value: Any, operand: Any) -> bool:
-    """One comparison operator applied to a (possibly missing) value."""
-    if op == "exists":
-        return (present and value is not None) == bool(operand)
-    if op == "ne":
-        return not present or value != operand
-    if not present:
-        return False
-    if op == "eq":
-        return bool(value == operand)
-    if op in ("in", "in_"):
-        return value in (operand or [])
-    if op == "contains":
-        if isinstance(value, str):
-            return isinstance(operand, str) and operand in value
-        if isinstance(value, (list, tuple, dict)):
-            return operand in value
-        return False
-    pair = _ordered(value, operand)
-    if pair is None:
-        return False
-    left, right = pair
-    return {
-        "gt": left > right, "gte": left >= right, "lt": left < right, "lte": left <= right,
-    }[op]
-
-
-def matches_where(data: dict[str, Any], where: dict[str, Any]) -> bool:
-    """Every `where` key matches: a plain value by equality, `{gt: 3}` and friends by operator."""
-    for key, expected in where.items():
-        present, value = lookup(data, key)
-        if isinstance(expected, dict) and expected and set(expected) <= set(_COMPARISONS):
-            if not all(compare(op, present, value, operand) for op, operand in expected.items()):
-                return False
-        elif not present or value != expected:
-            return False
-    return True
+def explain(condition: Condition, scope: Scope) -> dict[str, Any]:
+    """The condition's answer and the values it saw: `{"holds": ..., ...}`, nested for all/any/not."""
+    if isinstance(condition, (AllCondition, AnyCondition)):
+        children = condition.all if isinstance(condition, AllCondition) else condition.any
+        kind = "all" if isinstance(condition, AllCondition) else "any"
+        return {"holds": evaluate(condition, scope).holds, kind: [explain(c, scope) for c in children]}
+    if isinstance(condition, NotCondition):
+        return {"holds": evaluate(condition, scope).holds, "not": explain(condition.not_, scope)}
+    seen: dict[str, Any]
+    if isinstance(condition, AttributeCondition):
+        present, value = lookup(scope.state.attributes, condition.attribute)
+        seen = {"attribute": condition.attribute, "value": value if present else None, "present": present}
+    elif isinstance(condition, EventCondition):
+        verdict, count = _event(condition, scope)
+        seen = {"event": condition.event, "count": count}
+        if condition.since:
+            seen["since"] = condition.since
+        if condition.within is not None:
+            seen["within_seconds"] = condition.within
+    elif isinstance(condition, InactivityCondition):
+        _, last = _inactivity(condition, scope)
+        seen = {"not_performed": condition.not_performed, "last_at": last}
+    elif isinstance(condition, SegmentCondition):
+        seen = {"segment": condition.segment, "member": condition.segment in scope.state.segments}
+    elif isinstance(condition, MessageCondition):
+        seen = {"message": condition.message, **condition.flags()}
+    else:  # pragma: no cover - the condition union is closed
+        raise TypeError(f"not a condition: {condition!r}")
+    return {"holds": evaluate(condition, scope).holds, **seen}
 
 
 # --- attributes --------------------------------------------------------------------------
@@ -191,7 +157,8 @@ def _relative(op: str, moment: float, span: float, now: float) -> tuple[bool, fl
 # --- events ------------------------------------------------------------------------------
 
 
-def _count_ok(count: int, spec: CountSpec | None) -> bool:
+def count_ok(count: int, spec: CountSpec | None) -> bool:
+    """Whether `count` events satisfy a count spec (none: at least one)."""
     if spec is None:
         return count >= 1
     checks = [
@@ -202,52 +169,61 @@ def _count_ok(count: int, spec: CountSpec | None) -> bool:
     return all(test(bound) for bound, test in checks if bound is not None)
 
 
-def _matching(records: Iterable[EventRecord], name: str, where: dict[str, Any]) -> list[EventRecord]:
-    return [r for r in records if r.name == name and matches_where(r.data, where)]
+def _index(state: PersonState, event: str, where: dict[str, Any]) -> MatchIndex | None:
+    return state.matches.get(match_key(event, where))
 
 
-def _event(condition: EventCondition, scope: Scope) -> Verdict:
-    history = scope.state.history
+def _event(condition: EventCondition, scope: Scope) -> tuple[Verdict, int]:
+    """The verdict and the number of events counted."""
+    state = scope.state
     # Events strictly after these instants count; the event that started a journey does not
     # count as happening "since entry".
     floors = [scope.events_after] + ([scope.entered_at] if condition.since == "entry" else [])
     floor = max((f for f in floors if f is not None), default=None)
     window_start = scope.now - condition.within if condition.within is not None else None
-    if floor is None and window_start is None and not condition.where:
-        aggregate = history.aggregates.get(condition.event)
-        return Verdict(_count_ok(aggregate.count if aggregate else 0, condition.count))
-    found = [
-        r
-        for r in _matching(history.recent, condition.event, condition.where)
-        if r.at <= scope.now
-        and (floor is None or r.at > floor)
-        and (window_start is None or r.at > window_start)
-    ]
-    flip = None
-    if condition.within is not None and found:
+    lower = max((b for b in (floor, window_start) if b is not None), default=None)
+    if lower is None:
+        if condition.where:
+            index = _index(state, condition.event, condition.where)
+            count = index.count if index else 0
+        else:
+            totals = state.totals.get(condition.event)
+            count = totals.count if totals else 0
+        return Verdict(count_ok(count, condition.count)), count
+    index = _index(state, condition.event, condition.where)
+    times = index.times if index else []
+    counted = [t for t in times if lower < t <= scope.now]
+    flips: list[float | None] = []
+    if condition.within is not None and counted:
         # The answer can change when the oldest counted event leaves the window.
-        flip = min(r.at for r in found) + condition.within
-    return Verdict(_count_ok(len(found), condition.count), flip)
+        flips.append(counted[0] + condition.within)
+    # An event stamped after `now` (a client clock ahead) counts once its time has come.
+    flips.append(next((t for t in times if t > scope.now), None))
+    count = len(counted)
+    return Verdict(count_ok(count, condition.count), earliest(*flips)), count
 
 
-def _inactivity(condition: InactivityCondition, scope: Scope) -> Verdict:
+def _inactivity(condition: InactivityCondition, scope: Scope) -> tuple[Verdict, float | None]:
+    """The verdict and the time of the last matching event (None: never)."""
     state = scope.state
     if condition.where:
-        matching = _matching(state.history.recent, condition.not_performed, condition.where)
-        last = max((r.at for r in matching if r.at <= scope.now), default=None)
+        index = _index(state, condition.not_performed, condition.where)
+        past = [t for t in (index.times if index else []) if t <= scope.now]
+        last = past[-1] if past else None
     else:
-        aggregate = state.history.aggregates.get(condition.not_performed)
-        last = aggregate.last_at if aggregate else None
+        totals = state.totals.get(condition.not_performed)
+        last = totals.last_at if totals else None
     # A person who appeared a minute ago is not "quiet for a week".
     anchor = max(m for m in (last, state.first_seen, scope.events_after) if m is not None)
     quiet_from = anchor + condition.for_
-    return Verdict(scope.now >= quiet_from, quiet_from if quiet_from > scope.now else None)
+    verdict = Verdict(scope.now >= quiet_from, quiet_from if quiet_from > scope.now else None)
+    return verdict, last
 
 
 # --- messages ----------------------------------------------------------------------------
 
 
-def _message(condition: MessageCondition, scope: Scope) -> Verdict:
+def _message(condition: MessageCondition, scope: Scope) -> bool:
     floor = scope.entered_at if condition.since == "entry" else None
     flags = condition.flags()
     for record in scope.state.messages:
@@ -256,5 +232,5 @@ def _message(condition: MessageCondition, scope: Scope) -> Verdict:
         if floor is not None and record.at < floor:
             continue
         if all((status in record.statuses) == wanted for status, wanted in flags.items()):
-            return Verdict(True)
-    return Verdict(False)
+            return True
+    return False

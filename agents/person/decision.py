@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from agents.person.campaign_set import CampaignSet
+from agents.person.campaign_set import CampaignSet, Token
 from agents.person.config import EngineConfig
+from agents.person.history import Trimmed
+from agents.person.timestamps import iso
 from schemas.commands import Command
-from schemas.history import EventAggregate, History
+from schemas.inputs import Input, Track
 from schemas.person import PersonState
 
 
@@ -21,35 +23,26 @@ class Decision:
     commands: list[Command] = field(default_factory=list)
     # Attributes a `set` step changed in this round: they may trigger attribute_changed.
     changed: dict[str, tuple[object, object]] = field(default_factory=dict)
-    # Segment id -> next instant its membership could flip (found while evaluating).
-    segment_flips: dict[str, float] = field(default_factory=dict)
+    # What this decision touched that segments may read (attributes, events, segments,
+    # messages); None means everything (a new person, a new campaign set, a merge).
+    touched: set[Token] | None = field(default_factory=set)
+    # The input being decided (its description is the provenance of what it caused).
+    input: Input | None = None
+    # What recording events had to drop to keep the record inside its byte bounds.
+    trimmed: Trimmed = field(default_factory=Trimmed)
 
+    @property
+    def cause(self) -> str:
+        """The input in a few words ("track app_login at 2026-03-02T09:00:00Z"), for provenance."""
+        item = self.input
+        if item is None:
+            return ""
+        at = iso(item.at)
+        if isinstance(item, Track):
+            return f"{item.type} {item.name} at {at}"
+        return f"{item.kind} at {at}"
 
-def copy_history(history: History) -> History:
-    """A copy that later changes to `history` cannot reach (event records are frozen)."""
-    return History(
-        aggregates={k: EventAggregate(**v.__dict__) for k, v in history.aggregates.items()},
-        recent=list(history.recent),
-    )
-
-
-def copy_state(state: PersonState) -> PersonState:
-    """A copy deep enough for the engine to change freely: containers are new, frozen leaves shared."""
-    return state.model_copy(
-        update={
-            "attributes": dict(state.attributes),
-            "history": copy_history(state.history),
-            "seen_event_ids": list(state.seen_event_ids),
-            "segments": dict(state.segments),
-            "journeys": [j.model_copy(update={"position": list(j.position)}) for j in state.journeys],
-            "entries": {k: v.model_copy() for k, v in state.entries.items()},
-            "date_moments": dict(state.date_moments),
-            "messages": [
-                m.model_copy(update={"statuses": list(m.statuses)}) for m in state.messages
-            ],
-            "timers": dict(state.timers),
-            "devices": dict(state.devices),
-            "computed": dict(state.computed),
-            "merged_ids": list(state.merged_ids),
-        }
-    )
+    def touch(self, kind: str, name: str) -> None:
+        """Note that this decision changed something segments may read."""
+        if self.touched is not None:
+            self.touched.add((kind, name))

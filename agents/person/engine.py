@@ -4,25 +4,38 @@ No I/O and no wall clock: `now` is an argument. Every decision first fires the p
 that are due by `now`, in due order and each at its own due time (so a late wake, or an input
 that overtakes one, changes nothing), then applies the input, then settles: segments, date
 triggers, journeys. Timers are data: `state.timers` is recomputed at the end of every decision.
+
+`decide` takes ownership of the state it is given: it changes it in place and returns it, so
+the shell pays no copy per input. A caller that needs the state as it was keeps its own copy
+(`agents/person/shell.py` rebuilds a person from the last checkpoint when `decide` raises).
+
+Only what an input can affect is evaluated: segments that read what it touched (or whose flip
+time came), date triggers when an attribute they read changed, the event indexes its event
+feeds. A person last evaluated with another campaign set is evaluated afresh once.
 """
 
 from __future__ import annotations
 
-from agents.person.campaign_set import CampaignSet
+from typing import Any
+
 from agents.person.broadcasts import send_broadcast
+from agents.person.campaign_set import CampaignSet
 from agents.person.computed import apply_event
 from agents.person.conditions import earliest
 from agents.person.config import EngineConfig
-from agents.person.decision import Decision, copy_state
-from agents.person.journeys import advance_journey, end_journey, keep_journey, start_journey, watch_time
+from agents.person.decision import Decision
+from agents.person.dedup import remember, seen_before
+from agents.person.event_index import backfill, track_event
+from agents.person.history import add_totals, remember_event
+from agents.person.journeys import advance_journey, end_journey, keep_journey, start_journey
 from agents.person.merge import fold
-from agents.person.read_models import erased, read_model_commands
+from agents.person.read_models import Before, erased, read_model_commands
 from agents.person.segments import update_segments
+from agents.person.state_codec import events, state_from_builtins, state_to_builtins
 from agents.person.step_paths import step_at
 from agents.person.triggers import Hit, arm_dates, attribute_hits, due_date_hits, event_hits, segment_hits
 from schemas.campaigns import TimeWindowStep, WaitStep, WaitUntilStep
 from schemas.commands import Command, EmitInput, JourneyEvent
-from schemas.history import EventAggregate, EventRecord
 from schemas.inputs import (
     Absorb,
     BroadcastSend,
@@ -39,13 +52,16 @@ from schemas.inputs import (
     Unsubscribe,
     Wake,
     anonymous_person,
+    is_anonymous,
 )
-from schemas.person import Device, PersonState
+from schemas.person import Device, Event, PersonState
 
 _DEFAULT_CONFIG = EngineConfig()
 
 # Inputs that only mean something for a person who already exists.
 _NEEDS_PERSON = (Wake, Delivery, Reevaluate, MergeInto, Unsubscribe, BroadcastSend)
+# The timer that ends an anonymous person's forwarding record.
+_FORWARD_TIMER = "forward"
 
 
 def decide(
@@ -54,10 +70,19 @@ def decide(
     campaigns: CampaignSet,
     now: float,
     config: EngineConfig = _DEFAULT_CONFIG,
+    input_data: dict[str, Any] | None = None,
 ) -> tuple[PersonState | None, list[Command]]:
-    """Apply one input to one person at `now`; a None state back means the person is erased."""
+    """Apply one input to one person at `now`; a None state back means the person is erased.
+
+    `input_data` is the input as it arrived (JSON), kept on its activity line; without it the
+    input is dumped again.
+    """
     if isinstance(input, Delete):
         return None, _leave_journeys(state, now, "person deleted") + [erased(input.person, now)]
+    if state is not None and state.forward_to is not None:
+        if now < (state.forward_until or 0.0):
+            return state, _forward(state, input)
+        state = None  # the forwarding window closed: the id is free again
     if state is None and (
         isinstance(input, _NEEDS_PERSON) or (isinstance(input, Identify) and input.update_only)
     ):
@@ -66,7 +91,7 @@ def decide(
         return None, []
     if isinstance(input, MergeInto):
         assert state is not None
-        return _merge_into(state, input, now)
+        return _merge_into(state, input, now, config)
     if isinstance(input, Suppress):
         if input.suppressed:
             return _suppress(state, input, now)
@@ -79,27 +104,63 @@ def decide(
         return state, []
     if isinstance(input, Absorb) and input.source == input.person:
         return state, []
-    old = state
+    before = Before.of(state)
     is_new = state is None
     if state is None:
         state = PersonState(person=input.person, first_seen=min(now, input.at))
+    d = Decision(state=state, campaigns=campaigns, config=config, input=input)
+    if is_new or state.evaluated != campaigns.fingerprint:
+        d.touched = None
+        if not is_new:  # someone new has no events: every index is empty
+            _refresh_indexes(d)
+    if is_anonymous(state.person):
+        # An anonymous visitor's events are kept for when they are identified; they never
+        # enter journeys, join segments or get email (Customer.io's rule).
+        _apply(d, input, now, is_new)
     else:
-        state = copy_state(state)
-    d = Decision(state=state, campaigns=campaigns, config=config)
-    horizon = now
-    if isinstance(input, Wake) and state.timers.get(input.timer_id) == input.due:
-        # A valid wake fires its timer even if this worker's clock lags the scanner's.
-        horizon = max(now, input.due)
-    _catch_up(d, horizon)
-    hits = _apply(d, input, now, is_new)
-    _settle(d, now, hits)
-    d.commands.extend(read_model_commands(old, d.state, input, d.commands, now))
+        horizon = now
+        if isinstance(input, Wake) and state.timers.get(input.timer_id) == input.due:
+            # A valid wake fires its timer even if this worker's clock lags the scanner's.
+            horizon = max(now, input.due)
+        _catch_up(d, horizon)
+        hits = _apply(d, input, now, is_new)
+        _settle(d, now, hits)
+    _refresh_timers(d, now)
+    state.evaluated = campaigns.fingerprint
+    d.commands.extend(
+        read_model_commands(
+            before, d.state, input, d.commands, now, input_data=input_data, trimmed=d.trimmed
+        )
+    )
     return d.state, d.commands
 
 
 def _is_manual(campaigns: CampaignSet, segment_id: str) -> bool:
     segment = campaigns.segments.get(segment_id)
     return segment is not None and segment.manual
+
+
+def _refresh_indexes(d: Decision) -> None:
+    """Bring the exact event indexes to the loaded conditions: backfill new ones, drop unused."""
+    state, specs = d.state, d.campaigns.match_specs
+    wanted = {spec.key for spec in specs}
+    for key in [k for k in state.matches if k not in wanted]:
+        del state.matches[key]
+    missing = [
+        s for s in specs
+        if s.event in state.totals  # never performed: nothing to backfill
+        and (
+            s.key not in state.matches
+            or len(state.matches[s.key].times) < min(s.depth, state.matches[s.key].count)
+        )
+    ]
+    if not missing:
+        return
+    recent = events(state)
+    for spec in missing:
+        state.matches[spec.key] = backfill(
+            spec, recent, state.totals.get(spec.event), state.matches.get(spec.key)
+        )
 
 
 def _leave_journeys(state: PersonState | None, now: float, reason: str) -> list[Command]:
@@ -115,16 +176,40 @@ def _leave_journeys(state: PersonState | None, now: float, reason: str) -> list[
     ]
 
 
-def _merge_into(state: PersonState, input: MergeInto, now: float) -> tuple[PersonState | None, list[Command]]:
-    """Hand this (secondary) person over to `input.into`, then erase them here."""
+def _forward(state: PersonState, input: Input) -> list[Command]:
+    """Pass an anonymous id's late event on to the person it was merged into."""
+    assert state.forward_to is not None
+    if isinstance(input, Track):
+        return [EmitInput(input=input.model_copy(update={"person": state.forward_to}))]
+    return []
+
+
+def _merge_into(
+    state: PersonState, input: MergeInto, now: float, config: EngineConfig
+) -> tuple[PersonState | None, list[Command]]:
+    """Hand this (secondary) person over to `input.into`, then erase them here.
+
+    An anonymous id keeps a small forwarding record for a few minutes, so events for it still
+    in flight reach the known person too.
+    """
     if input.into == state.person:
         return state, []
     commands: list[Command] = []
     if not state.suppressed:
-        handed = state.model_dump(mode="json", exclude_defaults=True, exclude={"timers", "last_position"})
+        handed = state_to_builtins(state)
+        for shell_field in ("timers", "last_position", "clock"):
+            handed.pop(shell_field, None)
         absorb = Absorb(person=input.into, at=input.at, source=state.person, state=handed)
         commands.append(EmitInput(input=absorb))
-    return None, commands + [erased(state.person, now)]
+    commands.append(erased(state.person, now))
+    if not is_anonymous(state.person) or config.anonymous_forward_seconds <= 0:
+        return None, commands
+    until = now + config.anonymous_forward_seconds
+    forward = PersonState(
+        person=state.person, first_seen=state.first_seen, forward_to=input.into,
+        forward_until=until, timers={_FORWARD_TIMER: until},
+    )
+    return forward, commands
 
 
 def _suppress(state: PersonState | None, input: Suppress, now: float) -> tuple[PersonState, list[Command]]:
@@ -150,6 +235,7 @@ def _catch_up(d: Decision, horizon: float) -> None:
         if due > horizon:
             return
         _settle(d, due, [])
+        _refresh_timers(d, due)
         # Guard against a timer that settling could not move past `due`.
         d.state.timers = {k: v for k, v in d.state.timers.items() if v > due}
 
@@ -167,6 +253,7 @@ def _apply(d: Decision, input: Input, now: float, is_new: bool) -> list[Hit]:
                 state.attributes[name] = value
             if old != value:
                 changed[name] = (old, value)
+                d.touch("attribute", name)
         if "email" in input.attributes:
             email = input.attributes["email"]
             state.email = email if isinstance(email, str) else None
@@ -175,20 +262,7 @@ def _apply(d: Decision, input: Input, now: float, is_new: bool) -> list[Hit]:
         # The identify that creates a person sets attributes; it doesn't change them.
         return [] if is_new else attribute_hits(d, changed, now)
     if isinstance(input, Track):
-        if input.event_id is not None:
-            if input.event_id in state.seen_event_ids:
-                return []
-            state.seen_event_ids.append(input.event_id)
-            excess = len(state.seen_event_ids) - d.config.seen_event_ids_limit
-            if excess > 0:
-                del state.seen_event_ids[:excess]
-        event = EventRecord(
-            name=input.name, at=input.at, data=dict(input.data), type=input.type,
-            event_id=input.event_id,
-        )
-        _record(d, event)
-        computed = apply_event(d, event) if d.campaigns.computed_by_event else {}
-        return event_hits(d, event) + (attribute_hits(d, computed, now) if computed else [])
+        return _track(d, input, now)
     if isinstance(input, Suppress):
         state.suppressed = input.suppressed
     elif isinstance(input, Unsubscribe):
@@ -213,14 +287,43 @@ def _apply(d: Decision, input: Input, now: float, is_new: bool) -> list[Hit]:
     elif isinstance(input, SegmentMembership):
         if input.member and input.segment not in state.segments:
             state.segments[input.segment] = now
+            d.touch("segment", input.segment)
             return segment_hits(d, [input.segment], now)
-        if not input.member:
+        if not input.member and input.segment in state.segments:
             state.segments.pop(input.segment, None)
+            d.touch("segment", input.segment)
     elif isinstance(input, Absorb):
-        fold(d, PersonState.model_validate(input.state), now)
+        return fold(d, state_from_builtins(input.state), now)
     elif isinstance(input, BroadcastSend):
         send_broadcast(d, input, now)
+    elif isinstance(input, Reevaluate):
+        d.touched = None
     return []
+
+
+def _track(d: Decision, input: Track, now: float) -> list[Hit]:
+    state, config = d.state, d.config
+    if input.event_id is not None:
+        if seen_before(state.seen, input.event_id, now, config.dedup_window_days):
+            return []
+        state.seen = remember(
+            state.seen, input.event_id, now, config.dedup_limit, config.dedup_window_days
+        )
+    event = Event(
+        name=input.name, at=input.at, data=dict(input.data), type=input.type, event_id=input.event_id
+    )
+    add_totals(state, event.name, event.at)
+    specs = d.campaigns.specs_by_event.get(event.name)
+    if specs:
+        track_event(state, event, specs)
+    trimmed = remember_event(state, event, config)
+    d.trimmed.events += trimmed.events
+    d.trimmed.properties = d.trimmed.properties or trimmed.properties
+    d.touch("event", event.name)
+    computed = apply_event(d, event) if d.campaigns.computed_by_event else {}
+    if is_anonymous(state.person):
+        return []
+    return event_hits(d, event) + (attribute_hits(d, computed, now) if computed else [])
 
 
 def _adopt_anonymous(d: Decision, input: Identify) -> None:
@@ -231,18 +334,6 @@ def _adopt_anonymous(d: Decision, input: Identify) -> None:
         return
     d.state.merged_ids.append(anonymous)
     d.commands.append(EmitInput(input=MergeInto(person=anonymous, at=input.at, into=d.state.person)))
-
-
-def _record(d: Decision, event: EventRecord) -> None:
-    history = d.state.history
-    history.recent.append(event)
-    del history.recent[: -d.config.history_limit]
-    aggregate = history.aggregates.get(event.name) or EventAggregate()
-    history.aggregates[event.name] = EventAggregate(
-        count=aggregate.count + 1,
-        first_at=event.at if aggregate.first_at is None else min(aggregate.first_at, event.at),
-        last_at=event.at if aggregate.last_at is None else max(aggregate.last_at, event.at),
-    )
 
 
 # Delivery statuses and what each implies about the message.
@@ -259,11 +350,12 @@ def _mark_message(d: Decision, message_id: str, status: str) -> None:
             for s in _IMPLIED.get(status, (status,)):
                 if s not in record.statuses:
                     record.statuses.append(s)
+            d.touch("message", record.template)
             return
 
 
 def _settle(d: Decision, t: float, hits: list[Hit]) -> None:
-    """Bring everything to `t`: segments, date triggers, running journeys, new journeys, timers."""
+    """Bring everything to `t`: segments, date triggers, running journeys, new journeys."""
     for _ in range(d.config.max_rounds):
         d.changed = {}
         hits = hits + segment_hits(d, update_segments(d, t), t) + due_date_hits(d, t)
@@ -271,11 +363,13 @@ def _settle(d: Decision, t: float, hits: list[Hit]) -> None:
         for entry, trigger in hits:
             start_journey(d, entry, trigger, t)
         arm_dates(d, t)
+        d.touched = set()
         if not d.changed:
             break
         # A `set` step changed attributes: segments and attribute_changed campaigns react.
+        for name in d.changed:
+            d.touch("attribute", name)
         hits = attribute_hits(d, d.changed, t)
-    _refresh_timers(d, t)
 
 
 def _advance_journeys(d: Decision, t: float) -> None:
@@ -311,14 +405,14 @@ def _refresh_timers(d: Decision, t: float) -> None:
         if journey.campaign not in d.campaigns.current or not keep_journey(journey, campaign, t):
             continue
         kept.append(journey)
-        assert campaign is not None
-        journey.watch_at = watch_time(d, journey, campaign, t)
         due = earliest(journey.resume_at if journey.status == "active" else None, journey.watch_at)
         if due is not None:
             timers[f"journey:{journey.id}"] = due
     state.journeys = kept
-    for segment_id, flip in d.segment_flips.items():
+    for segment_id, flip in state.segment_flips.items():
         timers[f"segment:{segment_id}"] = flip
     for campaign_id, moment in state.date_moments.items():
         timers[f"date:{campaign_id}"] = moment
+    if state.forward_until is not None:
+        timers[_FORWARD_TIMER] = state.forward_until
     state.timers = timers

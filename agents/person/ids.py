@@ -16,9 +16,10 @@ def path_text(path: list[int]) -> str:
     return ".".join(str(i) for i in path)
 
 
-def journey_id(person: str, campaign: str, entry: int, entered_at: float) -> str:
-    """A journey's id; the entry time keeps it unique even after a person is erased and returns."""
-    return digest(person, campaign, entry, repr(entered_at))
+def journey_id(person: str, campaign: str, entry: int, first_seen: float, trigger_at: float) -> str:
+    """A journey's id, from inputs only: the person's first appearance keeps it unique after the
+    person is erased and returns, the trigger's own time tells entries of `always` apart."""
+    return digest(person, campaign, entry, repr(first_seen), repr(trigger_at))
 
 
 def message_id(person: str, campaign: str, journey: str, path: list[int]) -> str:

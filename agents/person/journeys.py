@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 from agents.person.campaign_set import VersionedCampaign
-from agents.person.conditions import Scope, earliest, evaluate, holds
-from agents.person.decision import Decision, copy_history
+from agents.person.conditions import Scope, earliest, evaluate, explain, holds
+from agents.person.decision import Decision
+from agents.person.history import remember_message
 from agents.person.ids import call_id, cohort_point, journey_id, message_id, path_text
+from agents.person.render_context import render_context
 from agents.person.step_paths import following, into, step_at
 from agents.person.time_window import next_open, resolve_zone
+from agents.person.timestamps import iso
 from schemas.campaigns import (
     BranchStep,
     Campaign,
@@ -24,13 +25,8 @@ from schemas.campaigns import (
     WaitUntilStep,
     WebhookStep,
 )
-from schemas.commands import CallWebhook, JourneyEvent, JourneyEventKind, RenderContext, SendEmail
+from schemas.commands import CallWebhook, JourneyEvent, JourneyEventKind, SendEmail
 from schemas.person import EntryRecord, JourneyState, MessageRecord, TriggerRecord
-
-
-def iso(t: float) -> str:
-    """`t` as ISO 8601 UTC, for reasons people read."""
-    return datetime.fromtimestamp(t, timezone.utc).isoformat().replace("+00:00", "Z")
 
 
 def describe_trigger(trigger: TriggerRecord) -> str:
@@ -69,7 +65,9 @@ def start_journey(d: Decision, entry: VersionedCampaign, trigger: TriggerRecord,
     count = (record.count if record else 0) + 1
     state.entries[campaign.id] = EntryRecord(count=count, last_at=t)
     journey = JourneyState(
-        id=journey_id(state.person, campaign.id, count, t),
+        # From the trigger's own time and the person's first appearance, never the wall clock:
+        # a replay, or a simulation of the same inputs, gets the same ids.
+        id=journey_id(state.person, campaign.id, count, state.first_seen, trigger.at),
         campaign=campaign.id,
         version=entry.version,
         entered_at=t,
@@ -77,7 +75,9 @@ def start_journey(d: Decision, entry: VersionedCampaign, trigger: TriggerRecord,
         goal_until=t + campaign.goal.within if campaign.goal and campaign.goal.within else None,
     )
     state.journeys.append(journey)
-    _emit(d, journey, "entered", t, f"entered after {describe_trigger(trigger)}")
+    _emit(d, journey, "entered", t, f"entered after {describe_trigger(trigger)}",
+          detail={"trigger": {"kind": trigger.kind, "name": trigger.name, "at": trigger.at,
+                              "data": dict(trigger.data)}, "cause": d.cause})
     if not campaign.steps:
         end_journey(d, journey, "completed", t, "no steps")
         return True
@@ -86,44 +86,43 @@ def start_journey(d: Decision, entry: VersionedCampaign, trigger: TriggerRecord,
 
 
 def advance_journey(d: Decision, journey: JourneyState, campaign: Campaign, t: float) -> None:
-    """At `t`: count a conversion, leave on `exit`, else walk the steps that are due."""
-    _check_goal(d, journey, campaign, t)
-    if journey.status != "active":
-        return
-    if campaign.exit is not None and holds(campaign.exit, _after_entry(d, journey, t)):
-        end_journey(d, journey, "exited", t, "exit condition holds")
-        return
-    _walk(d, journey, campaign, t)
-    _check_goal(d, journey, campaign, t)
+    """At `t`: count a conversion, leave on `exit`, else walk the steps that are due.
 
-
-def watch_time(d: Decision, journey: JourneyState, campaign: Campaign, t: float) -> float | None:
-    """The next instant after `t` at which exit, goal or the current wait_until could flip."""
-    flips: list[float | None] = []
-    scope = _after_entry(d, journey, t)
+    Each of exit, goal and the current wait_until is evaluated once; the earliest instant one
+    of them could flip on time alone becomes the journey's `watch_at`.
+    """
+    flips: list[float | None] = [_check_goal(d, journey, campaign, t)]
     if journey.status == "active" and campaign.exit is not None:
-        flips.append(evaluate(campaign.exit, scope).flip)
-    if _goal_open(journey, campaign, t):
-        assert campaign.goal is not None
-        flip = evaluate(campaign.goal.condition, scope).flip
-        if flip is not None and (journey.goal_until is None or flip <= journey.goal_until):
-            flips.append(flip)
+        scope = _after_entry(d, journey, t)
+        verdict = evaluate(campaign.exit, scope)
+        if verdict.holds:
+            end_journey(d, journey, "exited", t, "exit condition holds",
+                        detail={"condition": explain(campaign.exit, scope), "cause": d.cause})
+            journey.watch_at = _later(t, flips)
+            return
+        flips.append(verdict.flip)
     if journey.status == "active":
-        step = step_at(campaign.steps, journey.position)
-        if isinstance(step, WaitUntilStep):
-            scope = Scope(d.state, t, entered_at=journey.entered_at)
-            flips.append(evaluate(step.wait_until.condition, scope).flip)
-    due = earliest(*(f for f in flips if f is not None and f > t))
-    return due
+        flips.append(_walk(d, journey, campaign, t))
+        if d.changed:
+            # A `set` step may have reached the goal.
+            flips.append(_check_goal(d, journey, campaign, t))
+    journey.watch_at = _later(t, flips)
 
 
-def end_journey(d: Decision, journey: JourneyState, status: JourneyEventKind, t: float, reason: str) -> None:
+def _later(t: float, flips: list[float | None]) -> float | None:
+    return earliest(*(f for f in flips if f is not None and f > t))
+
+
+def end_journey(
+    d: Decision, journey: JourneyState, status: JourneyEventKind, t: float, reason: str,
+    detail: dict[str, object] | None = None,
+) -> None:
     """Finish the journey (completed or exited) and say so once."""
     journey.status = "completed" if status == "completed" else "exited"
     journey.ended_at = t
     journey.resume_at = None
     journey.waiting_since = None
-    _emit(d, journey, status, t, reason)
+    _emit(d, journey, status, t, reason, detail=detail)
 
 
 def keep_journey(journey: JourneyState, campaign: Campaign | None, t: float) -> bool:
@@ -150,16 +149,29 @@ def _goal_open(journey: JourneyState, campaign: Campaign, t: float) -> bool:
     return t <= journey.goal_until
 
 
-def _check_goal(d: Decision, journey: JourneyState, campaign: Campaign, t: float) -> None:
+def _check_goal(d: Decision, journey: JourneyState, campaign: Campaign, t: float) -> float | None:
+    """Count a conversion if the goal holds; return when the goal could next flip (in its window)."""
     if not _goal_open(journey, campaign, t):
-        return
+        return None
     assert campaign.goal is not None
-    if holds(campaign.goal.condition, _after_entry(d, journey, t)):
+    scope = _after_entry(d, journey, t)
+    verdict = evaluate(campaign.goal.condition, scope)
+    if verdict.holds:
         journey.converted = True
-        _emit(d, journey, "converted", t, "goal reached")
+        _emit(d, journey, "converted", t, "goal reached",
+              detail={"condition": explain(campaign.goal.condition, scope), "cause": d.cause})
+        return None
+    if verdict.flip is not None and journey.goal_until is not None and verdict.flip > journey.goal_until:
+        return None
+    return verdict.flip
 
 
-def _emit(d: Decision, journey: JourneyState, kind: JourneyEventKind, t: float, reason: str) -> None:
+def _emit(
+    d: Decision, journey: JourneyState, kind: JourneyEventKind, t: float, reason: str, *,
+    step: list[int] | None = None, step_kind: str | None = None,
+    detail: dict[str, object] | None = None,
+) -> None:
+    active = journey.status == "active"
     d.commands.append(
         JourneyEvent(
             event=kind,
@@ -169,15 +181,29 @@ def _emit(d: Decision, journey: JourneyState, kind: JourneyEventKind, t: float, 
             journey_id=journey.id,
             at=t,
             reason=reason,
+            step=path_text(step) if step is not None else None,
+            step_kind=step_kind,
+            detail=detail or {},
+            position=path_text(journey.position) if active else None,
+            resume_at=journey.resume_at if active else None,
         )
     )
+
+
+def _step(d: Decision, journey: JourneyState, path: list[int], kind: str, t: float,
+          reason: str, **detail: object) -> None:
+    """Provenance of one step taken: what it did and, for a choice, what it saw."""
+    _emit(d, journey, "step", t, reason, step=path, step_kind=kind, detail=detail)
 
 
 # --- steps -------------------------------------------------------------------------------
 
 
-def _walk(d: Decision, journey: JourneyState, campaign: Campaign, t: float) -> None:
-    """Run steps from the journey's position until one must wait past `t`, or the end."""
+def _walk(d: Decision, journey: JourneyState, campaign: Campaign, t: float) -> float | None:
+    """Run steps from the journey's position until one must wait past `t`, or the end.
+
+    Returns when a wait_until the journey now waits at could flip on time alone.
+    """
     clock = t
     steps = campaign.steps
     while journey.status == "active":
@@ -186,8 +212,9 @@ def _walk(d: Decision, journey: JourneyState, campaign: Campaign, t: float) -> N
         nxt: list[int] | None
         if step is None:
             end_journey(d, journey, "exited", clock, f"step {path_text(path)} no longer exists")
-            return
+            return None
         if isinstance(step, (WaitStep, TimeWindowStep)):
+            kind = "wait" if isinstance(step, WaitStep) else "time_window"
             if journey.resume_at is None:
                 if isinstance(step, WaitStep):
                     journey.resume_at = clock + step.wait
@@ -196,8 +223,10 @@ def _walk(d: Decision, journey: JourneyState, campaign: Campaign, t: float) -> N
                         d.state.attributes.get("timezone"), step.time_window.fallback_timezone
                     )
                     journey.resume_at = next_open(step.time_window, zone, clock)
+                _step(d, journey, path, kind, clock, f"waiting until {iso(journey.resume_at)}",
+                      until=journey.resume_at)
             if journey.resume_at > t:
-                return
+                return None
             # The due time, not the moment the wake arrived, is the logical time from here.
             clock, journey.resume_at = max(clock, journey.resume_at), None
             nxt = following(steps, path)
@@ -207,10 +236,20 @@ def _walk(d: Decision, journey: JourneyState, campaign: Campaign, t: float) -> N
                 journey.resume_at = clock + step.wait_until.max
             scope = Scope(d.state, clock, entered_at=journey.entered_at)
             assert journey.resume_at is not None
-            if not holds(step.wait_until.condition, scope):
+            verdict = evaluate(step.wait_until.condition, scope)
+            if not verdict.holds:
                 if journey.resume_at > t:
-                    return
+                    if journey.waiting_since == clock:
+                        _step(d, journey, path, "wait_until", clock,
+                              f"waiting for the condition until {iso(journey.resume_at)}",
+                              until=journey.resume_at)
+                    return verdict.flip
                 clock = max(clock, journey.resume_at)
+                outcome = "gave up waiting: max reached"
+            else:
+                outcome = "condition holds"
+            _step(d, journey, path, "wait_until", clock, outcome,
+                  condition=explain(step.wait_until.condition, scope), cause=d.cause)
             journey.resume_at = journey.waiting_since = None
             nxt = following(steps, path)
         elif isinstance(step, SendStep):
@@ -218,12 +257,18 @@ def _walk(d: Decision, journey: JourneyState, campaign: Campaign, t: float) -> N
             nxt = following(steps, path)
         elif isinstance(step, BranchStep):
             scope = Scope(d.state, clock, entered_at=journey.entered_at)
-            nxt = into(steps, path, 0 if holds(step.branch.if_, scope) else 1)
+            taken = holds(step.branch.if_, scope)
+            _step(d, journey, path, "branch", clock, "then" if taken else "else",
+                  arm="then" if taken else "else", condition=explain(step.branch.if_, scope))
+            nxt = into(steps, path, 0 if taken else 1)
         elif isinstance(step, SplitStep):
             scope = Scope(d.state, clock, entered_at=journey.entered_at)
             arm = next(
                 (i for i, case in enumerate(step.split) if holds(case.if_, scope)), None
             )
+            seen = [explain(case.if_, scope) for case in step.split if case.if_ is not None]
+            _step(d, journey, path, "split", clock,
+                  "no case matched" if arm is None else f"case {arm}", arm=arm, conditions=seen)
             nxt = following(steps, path) if arm is None else into(steps, path, arm)
         elif isinstance(step, RandomStep):
             point, bound, arm = cohort_point(d.state.person, campaign.id, path), 0.0, None
@@ -232,22 +277,27 @@ def _walk(d: Decision, journey: JourneyState, campaign: Campaign, t: float) -> N
                 if point < bound:
                     arm = i
                     break
+            _step(d, journey, path, "random", clock,
+                  "no cohort" if arm is None else f"cohort {arm}", arm=arm, point=round(point, 4))
             nxt = following(steps, path) if arm is None else into(steps, path, arm)
         elif isinstance(step, SetStep):
             _set(d, step.set)
+            _step(d, journey, path, "set", clock, "attributes set", attributes=dict(step.set))
             nxt = following(steps, path)
         elif isinstance(step, WebhookStep):
             _webhook(d, journey, campaign, path, step, clock)
             nxt = following(steps, path)
         elif isinstance(step, ExitStep):
-            end_journey(d, journey, "exited", clock, f"exit step {path_text(path)}")
-            return
+            end_journey(d, journey, "exited", clock, f"exit step {path_text(path)}",
+                        detail={"step": path_text(path)})
+            return None
         else:  # pragma: no cover - the step union is closed
             raise TypeError(f"unknown step {step!r}")
         if nxt is None:
             end_journey(d, journey, "completed", clock, "all steps done")
-            return
+            return None
         journey.position = nxt
+    return None
 
 
 def _send(d: Decision, journey: JourneyState, campaign: Campaign, path: list[int], template: str, clock: float) -> None:
@@ -255,6 +305,8 @@ def _send(d: Decision, journey: JourneyState, campaign: Campaign, path: list[int
     # Suppressed people get nothing; unsubscribed ones only transactional mail. The journey
     # goes on either way, so a later re-subscribe doesn't resurrect old steps.
     if state.suppressed or (state.unsubscribed and not campaign.transactional):
+        why = "suppressed" if state.suppressed else "unsubscribed from marketing"
+        _step(d, journey, path, "send", clock, f"not sent: {why}", template=template, sent=False)
         return
     mid = message_id(state.person, campaign.id, journey.id, path)
     step = path_text(path)
@@ -274,20 +326,21 @@ def _send(d: Decision, journey: JourneyState, campaign: Campaign, path: list[int
                 f"send {template}, after {describe_trigger(journey.trigger)}"
             ),
             transactional=campaign.transactional,
-            context=RenderContext(
-                customer=dict(state.attributes),
-                event=dict(journey.trigger.data),
-                event_name=journey.trigger.name,
+            context=render_context(
+                state, d.campaigns, template,
                 campaign={"id": campaign.id, "version": journey.version},
-                history=copy_history(state.history),
+                event=journey.trigger.data, event_name=journey.trigger.name,
             ),
         )
     )
-    if not any(m.id == mid for m in state.messages):
-        state.messages.append(
-            MessageRecord(id=mid, template=template, campaign=campaign.id, journey=journey.id, at=clock)
-        )
-        del state.messages[: -d.config.message_limit]
+    remember_message(
+        state,
+        MessageRecord(id=mid, template=template, campaign=campaign.id, journey=journey.id, at=clock),
+        d.config,
+    )
+    d.touch("message", template)
+    _step(d, journey, path, "send", clock, f"queued {template}", template=template,
+          message_id=mid, sent=True)
 
 
 def _set(d: Decision, values: dict[str, object]) -> None:
@@ -300,6 +353,7 @@ def _set(d: Decision, values: dict[str, object]) -> None:
             attributes[name] = value
         if old != value:
             d.changed[name] = (old, value)
+            d.touch("attribute", name)
         if name == "email":
             d.state.email = value if isinstance(value, str) else None
 
@@ -316,9 +370,11 @@ def _webhook(d: Decision, journey: JourneyState, campaign: Campaign, path: list[
             "event": dict(journey.trigger.data),
             "customer": dict(state.attributes),
         }
+    cid = call_id(state.person, campaign.id, journey.id, path)
+    _step(d, journey, path, "webhook", clock, f"called {spec.url}", url=spec.url, call_id=cid)
     d.commands.append(
         CallWebhook(
-            call_id=call_id(state.person, campaign.id, journey.id, path),
+            call_id=cid,
             person=state.person,
             url=spec.url,
             body=body,

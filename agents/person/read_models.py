@@ -1,12 +1,15 @@
 """The read-model commands of one decision: an `Activity` line and, when it changed, a `PersonSnapshot`.
 
-Built only from what the decision already has (old and new state, the commands it issued), so
-they cost a few dictionary comparisons on the hot path.
+Built only from what the decision already has (the person before and after, the commands it
+issued), so they cost a few dictionary comparisons on the hot path.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
+
+from agents.person.history import Trimmed
 
 from schemas.commands import Activity, Command, JourneyEvent, PersonSnapshot, SendEmail
 from schemas.inputs import (
@@ -25,6 +28,26 @@ from schemas.inputs import (
     Wake,
 )
 from schemas.person import PersonState
+
+
+@dataclass(frozen=True)
+class Before:
+    """What the read models compare against: the person as they were before the input."""
+
+    attributes: dict[str, Any]
+    segments: dict[str, float]
+    email: str | None
+    suppressed: bool
+    unsubscribed: bool
+
+    @classmethod
+    def of(cls, state: PersonState | None) -> "Before | None":
+        """Copy just these fields (the decision then changes the state in place)."""
+        if state is None:
+            return None
+        return cls(dict(state.attributes), dict(state.segments), state.email,
+                   state.suppressed, state.unsubscribed)
+
 
 # Values longer than this are cut in summaries (the detail keeps them whole).
 _SHORT = 40
@@ -81,7 +104,8 @@ def _what(input: Input) -> str:
 
 
 def read_model_commands(
-    old: PersonState | None, new: PersonState, input: Input, commands: list[Command], at: float
+    old: Before | None, new: PersonState, input: Input, commands: list[Command], at: float,
+    *, input_data: dict[str, Any] | None = None, trimmed: Trimmed | None = None,
 ) -> list[Command]:
     """The Activity for this input (skipped for a wake that changed nothing) and a PersonSnapshot
     when the profile or segment memberships changed."""
@@ -92,7 +116,7 @@ def read_model_commands(
     left = [s for s in before_segments if s not in new.segments]
     journeys = [
         {"campaign": c.campaign_id, "event": c.event, "journey": c.journey_id, "reason": c.reason}
-        for c in commands if isinstance(c, JourneyEvent)
+        for c in commands if isinstance(c, JourneyEvent) and c.event != "step"
     ]
     messages = [
         {"template": c.template, "message_id": c.message_id, "campaign": c.campaign_id, "reason": c.reason}
@@ -107,6 +131,8 @@ def read_model_commands(
         changes["journeys"] = journeys
     if messages:
         changes["messages"] = messages
+    if trimmed is not None and (trimmed.events or trimmed.properties):
+        changes["trimmed"] = {"events": trimmed.events, "properties": trimmed.properties}
     out: list[Command] = []
     if changes or not isinstance(input, (Wake, Reevaluate)):
         parts = [_what(input)]
@@ -115,6 +141,8 @@ def read_model_commands(
         parts += [f"entered segment {s}" for s in entered] + [f"left segment {s}" for s in left]
         parts += [f"{j['event']} {j['campaign']}" for j in journeys]
         parts += [f"queued {m['template']}" for m in messages]
+        if "trimmed" in changes:
+            parts.append("history trimmed to stay within its size limit")
         track = input if isinstance(input, Track) else None
         out.append(
             Activity(
@@ -125,7 +153,8 @@ def read_model_commands(
                 changes=changes,
                 event_name=track.name if track else None,
                 event_type=track.type if track else None,
-                event_data=dict(track.data) if track else None,
+                event_data=track.data if track else None,
+                input=input_data if input_data is not None else input.model_dump(mode="json", exclude_none=True),
             )
         )
     profile_changed = (

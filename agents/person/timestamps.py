@@ -32,3 +32,8 @@ def to_unix(value: Any) -> float | None:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
     return moment.timestamp()
+
+
+def iso(t: float) -> str:
+    """`t` as ISO 8601 UTC, for reasons people read."""
+    return datetime.fromtimestamp(t, timezone.utc).isoformat().replace("+00:00", "Z")

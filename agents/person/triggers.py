@@ -5,17 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from agents.person.campaign_set import VersionedCampaign
-from agents.person.conditions import matches_where
+from agents.person.where import matches_where
 from agents.person.decision import Decision
 from agents.person.timestamps import to_unix
 from schemas.campaigns import DateOffset, DateTrigger, EventTrigger
-from schemas.history import EventRecord
-from schemas.person import TriggerRecord
+from schemas.person import Event, TriggerRecord
 
 Hit = tuple[VersionedCampaign, TriggerRecord]
 
 
-def event_hits(d: Decision, event: EventRecord) -> list[Hit]:
+def event_hits(d: Decision, event: Event) -> list[Hit]:
     """Campaigns whose event trigger (name and `where`) this event matches."""
     hits: list[Hit] = []
     for entry in d.campaigns.by_event.get(event.name, []):
@@ -77,8 +76,12 @@ def arm_dates(d: Decision, t: float) -> None:
     """Recompute each date trigger's moment: armed while in the future, moved when it changes.
 
     A moment already past when it becomes known (or moves into the past) is not armed, so it
-    never fires.
+    never fires. Only an attribute a date trigger reads (or a fresh evaluation) can move one.
     """
+    if d.touched is not None and not any(
+        ("attribute", name) in d.touched for name in d.campaigns.date_attributes
+    ):
+        return
     armed: dict[str, float] = {}
     for entry in d.campaigns.dated:
         trigger = entry.campaign.trigger

@@ -1,65 +1,81 @@
-"""The pure core alone: decode → decide → encode state, one process, no Kafka, no Faust.
+"""The pure shell step alone: decode → decide → checkpoint encode, one process, no Kafka, no Faust.
 
-    .venv/bin/python -m bench.experiments.engine_only [inputs] [people]
+    .venv/bin/python -m bench.experiments.engine_only [inputs] [people] [--profile]
 
-The CPU per input here is a floor for the person agent: what Faust and I/O add is the rest.
+Runs the bench workload through `agents.person.shell.PersonCache` (the code the Faust agent
+runs) against an in-memory store, checkpointing every 1,000 messages and encoding the commands
+as the checkpoint writer does. The CPU per input here is a floor for the person agent: what
+Faust and Kafka add is the rest.
 """
 
 from __future__ import annotations
 
+import cProfile
+import pickle
+import tempfile
+from pathlib import Path
+import pstats
 import sys
 import time
 
 from agents.person.campaign_files import load_definitions
 from agents.person.campaign_set import CampaignSet
-from agents.person.config import EngineConfig
-from agents.person.engine import decide
+from agents.person.shell import PersonCache
 from bench import workload
 from bench.harness import CAMPAIGNS
-from schemas.person import PersonState
-from schemas.wire import decode_inputs, encode_command
+from schemas.wire import encode_command, encode_input
+from schemas.commands import EmitInput
+
+
+def run(count: int, people: int) -> None:
+    found = load_definitions(CAMPAIGNS)
+    campaigns = CampaignSet.build(found.campaigns, [], found.segments, found.computed)
+    messages = _messages(count, people)
+    table: dict[tuple[int, bytes], bytes] = {}
+    cache = PersonCache(lambda partition, key: table.get((partition, key)))
+    commands = records = 0
+    started = time.process_time()
+    for offset, (_, value, partition) in enumerate(messages):
+        cache.apply_message(partition, offset, 1_800_000_100.0, None, value, campaigns)
+        if offset % 10 == 9 or offset == len(messages) - 1:
+            checkpoint = cache.checkpoint(campaigns)
+            for p, key, raw in checkpoint.records:
+                if raw is None:
+                    table.pop((p, key), None)
+                else:
+                    table[(p, key)] = raw
+            for _, command in checkpoint.commands:
+                encode_input(command.input) if isinstance(command, EmitInput) else encode_command(command)
+            commands += len(checkpoint.commands)
+            records += len(checkpoint.records)
+            cache.evict(20_000)
+    total = time.process_time() - started
+    print(f"{count} inputs, {people} people: {total / count * 1e6:.1f} µs CPU per input, "
+          f"{commands / count:.2f} commands and {records / count:.2f} records per input")
+    sizes = [len(v) for v in table.values()]
+    print(f"  state: {sum(sizes) / len(sizes):.0f} bytes per person, {len(sizes)} people")
+
+
+def _messages(count: int, people: int) -> list[workload.Message]:
+    # Cached, so that repeated runs (and instruction counts) measure the shell step alone.
+    path = Path(tempfile.gettempdir()) / f"nudge-engine-only-{count}-{people}.pickle"
+    if path.exists():
+        return pickle.loads(path.read_bytes())
+    messages = list(workload.envelopes(workload.inputs(people, count, 1_800_000_000.0), 100))
+    path.write_bytes(pickle.dumps(messages))
+    return messages
 
 
 def main() -> None:
-    count = int(sys.argv[1]) if len(sys.argv) > 1 else 20_000
-    people = int(sys.argv[2]) if len(sys.argv) > 2 else 20_000
-    found = load_definitions(CAMPAIGNS)
-    campaigns = CampaignSet.build(found.campaigns, [], found.segments, found.computed)
-    config = EngineConfig(history_limit=100)
-    messages = workload.envelopes(workload.inputs(people, count, time.time()), 100)
-    table: dict[str, bytes] = {}
-    timings = {"decode": 0.0, "load": 0.0, "decide": 0.0, "store": 0.0, "commands": 0.0}
-    commands = 0
-    started = time.process_time()
-    for _, value, _ in messages:
-        t0 = time.process_time()
-        inputs = decode_inputs(value)
-        timings["decode"] += time.process_time() - t0
-        now = time.time()
-        for item in inputs:
-            t0 = time.process_time()
-            raw = table.get(item.person)
-            state = PersonState.model_validate_json(raw) if raw else None
-            t1 = time.process_time()
-            new_state, new_commands = decide(state, item, campaigns, now, config)
-            t2 = time.process_time()
-            if new_state is not None:
-                table[item.person] = new_state.model_dump_json(exclude_defaults=True).encode()
-            t3 = time.process_time()
-            for command in new_commands:
-                encode_command(command)
-            commands += len(new_commands)
-            timings["load"] += t1 - t0
-            timings["decide"] += t2 - t1
-            timings["store"] += t3 - t2
-            timings["commands"] += time.process_time() - t3
-    total = time.process_time() - started
-    print(f"{count} inputs, {people} people: {total / count * 1e6:.0f} µs CPU per input, "
-          f"{commands / count:.2f} commands per input")
-    for name, seconds in timings.items():
-        print(f"  {name:9s} {seconds / count * 1e6:7.0f} µs/input")
-    sizes = [len(v) for v in table.values()]
-    print(f"  state: {sum(sizes) / len(sizes):.0f} bytes per person (JSON), {len(sizes)} people")
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    count = int(args[0]) if args else 20_000
+    people = int(args[1]) if len(args) > 1 else 20_000
+    if "--profile" in sys.argv:
+        profile = cProfile.Profile()
+        profile.runcall(run, count, people)
+        pstats.Stats(profile).sort_stats(sys.argv[-1] if sys.argv[-1] in ("tottime", "cumulative") else "cumulative").print_stats(40)
+    else:
+        run(count, people)
 
 
 if __name__ == "__main__":

@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 
 from agents.broadcast.plan import BroadcastError, plan_broadcast, plan_reevaluation
-from agents.broadcast.sends import broadcast_message_id, broadcast_send, is_member
+from agents.person.ids import broadcast_message_id
 from schemas.campaigns import Campaign
-from schemas.person import PersonState
 
 NEWS = Campaign.model_validate({"id": "news", "steps": [{"send": "newsletter"}]})
 
@@ -32,19 +31,3 @@ def test_a_reevaluation_covers_every_partition() -> None:
 def test_the_message_id_depends_only_on_broadcast_and_person() -> None:
     assert broadcast_message_id("b1", "ana") == broadcast_message_id("b1", "ana")
     assert broadcast_message_id("b1", "ana") != broadcast_message_id("b2", "ana")
-
-
-def test_membership_is_read_from_the_stored_json() -> None:
-    assert is_member({"segments": {"pro": 1.0}}, "pro") and not is_member({}, "pro")
-
-
-def test_suppressed_unsubscribed_and_addressless_members_get_nothing() -> None:
-    start = plan_broadcast(NEWS, "pro", 1)[0]
-    ok = PersonState(person="ana", first_seen=0, email="a@x.io")
-    assert broadcast_send(ok, start, 1.0) is not None
-    for state in (
-        ok.model_copy(update={"suppressed": True}),
-        ok.model_copy(update={"unsubscribed": True}),
-        ok.model_copy(update={"email": None}),
-    ):
-        assert broadcast_send(state, start, 1.0) is None

@@ -8,9 +8,12 @@ import yaml
 from pydantic import TypeAdapter
 
 from agents.person.conditions import Scope, Verdict, evaluate
+from agents.person.config import EngineConfig
+from agents.person.event_index import backfill, specs_for
+from agents.person.history import add_totals, remember_event
+from agents.person.state_codec import events as recent_events
 from schemas.campaigns import Condition
-from schemas.history import EventAggregate, EventRecord, History
-from schemas.person import PersonState
+from schemas.person import Event, PersonState
 
 T0 = 1_772_442_000.0
 D = 86400.0
@@ -18,19 +21,21 @@ _CONDITION = TypeAdapter(Condition)
 
 
 def person(attributes: dict[str, Any] | None = None, events: list[tuple[str, float, dict]] = ()) -> PersonState:
-    records = [EventRecord(name=n, at=T0 + at, data=data) for n, at, data in events]
-    aggregates: dict[str, EventAggregate] = {}
-    for r in records:
-        a = aggregates.get(r.name, EventAggregate())
-        aggregates[r.name] = EventAggregate(count=a.count + 1, first_at=a.first_at or r.at, last_at=r.at)
-    return PersonState(
-        person="ana", first_seen=T0, attributes=attributes or {},
-        history=History(aggregates=aggregates, recent=records),
-    )
+    state = PersonState(person="ana", first_seen=T0, attributes=attributes or {})
+    for name, at, data in events:
+        add_totals(state, name, T0 + at)
+        remember_event(state, Event(name=name, at=T0 + at, data=data), EngineConfig())
+    return state
 
 
 def check(text: str, state: PersonState, at: float, **scope: float) -> Verdict:
-    return evaluate(_CONDITION.validate_python(yaml.safe_load(text)), Scope(state, T0 + at, **scope))
+    """Evaluate with the exact indexes the condition needs, as a loaded campaign would have them."""
+    condition = _CONDITION.validate_python(yaml.safe_load(text))
+    for spec in specs_for([(condition, "events_after" in scope)]):
+        state.matches[spec.key] = backfill(
+            spec, recent_events(state), state.totals.get(spec.event), None
+        )
+    return evaluate(condition, Scope(state, T0 + at, **scope))
 
 
 def test_attribute_operators() -> None:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from agents.person.state_codec import events, state_to_builtins
 import yaml
 
 from agents.person.campaign_set import CampaignSet
@@ -71,7 +72,7 @@ def test_merge_into_someone_unknown_does_nothing() -> None:
 def test_absorb_keeps_the_primarys_attributes_on_conflict() -> None:
     ana, _ = state_of(Identify(person="ana", at=T0, attributes={"plan": "pro"}))
     secondary = PersonState(person="bo", first_seen=T0 - 100, attributes={"plan": "free", "city": "Oslo"})
-    ana, _ = decide(ana, Absorb(person="ana", at=T0 + 1, source="bo", state=secondary.model_dump(mode="json")), NONE, T0 + 1)
+    ana, _ = decide(ana, Absorb(person="ana", at=T0 + 1, source="bo", state=state_to_builtins(secondary)), NONE, T0 + 1)
     assert ana is not None
     assert ana.attributes == {"plan": "pro", "city": "Oslo"}
     assert ana.first_seen == T0 - 100 and ana.merged_ids == ["bo"]
@@ -82,10 +83,10 @@ def test_absorb_interleaves_histories_by_time_and_bounds_them_again() -> None:
     bo, _ = state_of(*(Track(person="bo", at=T0 + i * 2, name="b") for i in range(3)), config=config)
     ana, _ = state_of(*(Track(person="ana", at=T0 + i * 2 + 1, name="a") for i in range(3)), config=config)
     assert bo is not None
-    ana, _ = decide(ana, Absorb(person="ana", at=T0 + 9, source="bo", state=bo.model_dump(mode="json")), NONE, T0 + 9, config)
+    ana, _ = decide(ana, Absorb(person="ana", at=T0 + 9, source="bo", state=state_to_builtins(bo)), NONE, T0 + 9, config)
     assert ana is not None
-    assert [(e.name, e.at - T0) for e in ana.history.recent] == [("a", 3), ("b", 4), ("a", 5)]
-    assert ana.history.aggregates["a"].count == 3 and ana.history.aggregates["b"].count == 3
+    assert [(e.name, e.at - T0) for e in events(ana)] == [("a", 3), ("b", 4), ("a", 5)]
+    assert ana.totals["a"].count == 3 and ana.totals["b"].count == 3
 
 
 def test_devices_are_added_updated_and_removed() -> None:
@@ -197,7 +198,7 @@ def test_a_computed_sum_outlives_the_bounded_history() -> None:
     )
     purchases = [Track(person="ana", at=T0 + i, name="purchase", data={"amount": 10}) for i in range(5)]
     ana, _ = state_of(*purchases, campaigns=campaigns, config=EngineConfig(history_limit=2))
-    assert ana is not None and len(ana.history.recent) == 2 and ana.attributes["ltv"] == 50
+    assert ana is not None and len(ana.recent) == 2 and ana.attributes["ltv"] == 50
 
 
 def test_a_computed_attribute_ignores_events_outside_its_where_and_non_numbers() -> None:
@@ -218,5 +219,5 @@ def test_merging_adds_computed_sums() -> None:
     bo, _ = state_of(Track(person="bo", at=T0, name="go"), campaigns=campaigns)
     ana, _ = state_of(Track(person="ana", at=T0, name="go"), Track(person="ana", at=T0, name="go"), campaigns=campaigns)
     assert bo is not None
-    ana, _ = decide(ana, Absorb(person="ana", at=T0 + 1, source="bo", state=bo.model_dump(mode="json")), campaigns, T0 + 1)
+    ana, _ = decide(ana, Absorb(person="ana", at=T0 + 1, source="bo", state=state_to_builtins(bo)), campaigns, T0 + 1)
     assert ana is not None and ana.attributes["n"] == 3

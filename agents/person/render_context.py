@@ -17,7 +17,11 @@ from schemas.person import PersonState
 
 def render_history(state: PersonState, campaigns: CampaignSet, template: str) -> History:
     """The totals and the recent events `template` may read, as the renderer takes them."""
-    needs = campaigns.template_needs.get(template)
+    return history_of(state, campaigns.template_needs.get(template))
+
+
+def history_of(state: PersonState, needs: frozenset[str] | None = None) -> History:
+    """The person's totals and recent events (only those named in `needs`, if given)."""
     recent = [
         EventRecord(
             name=e.name, at=e.at, data=e.data, type=e.type, event_id=e.event_id

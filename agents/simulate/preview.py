@@ -18,6 +18,8 @@ from agents.simulate.runner import build_campaigns
 from agents.simulate.virtual_clock import VirtualClock
 from schemas.commands import Command, RenderContext, SendEmail
 from schemas.inputs import Input
+from agents.person.render_context import history_of
+from agents.person.state_codec import events
 from schemas.person import PersonState
 
 
@@ -76,9 +78,10 @@ def _trigger_of_journey(rebuilt: Rebuilt, journey: str) -> tuple[str | None, dic
 
 
 def _latest_event(state: PersonState, name: str) -> dict[str, Any]:
-    found = [e for e in state.history.recent if e.name == name]
+    recent = events(state)
+    found = [e for e in recent if e.name == name]
     if not found:
-        known = sorted({e.name for e in state.history.recent})
+        known = sorted({e.name for e in recent})
         raise PreviewError(
             f"{state.person} has no recent {name!r} event; their recent events: {', '.join(known) or 'none'}"
         )
@@ -115,5 +118,5 @@ def preview_context(
         event=trigger,
         event_name=name,
         campaign=campaign,
-        history=state.history,
+        history=history_of(state),
     )

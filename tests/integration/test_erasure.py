@@ -39,7 +39,7 @@ async def pool(fresh_database_url: str) -> AsyncIterator[asyncpg.Pool]:
 
 def journey_of(person: str) -> str:
     """The journey id the core would give (a hash: ids never spell the person)."""
-    return journey_id(person, "welcome", 0, T0 + 1)
+    return journey_id(person, "welcome", 1, T0, T0 + 1)
 
 
 def message_of(person: str, n: int) -> str:

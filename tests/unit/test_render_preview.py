@@ -103,9 +103,9 @@ def test_an_unknown_journey_or_event_names_what_the_person_has() -> None:
 
 
 def test_a_merge_whose_secondary_was_erased_brings_its_history_along() -> None:
-    anonymous = {"person": "anon:a1", "first_seen": T0 - 600, "history": {"recent": [
+    anonymous = {"person": "anon:a1", "first_seen": T0 - 600, "recent": [
         {"name": "step_done", "at": T0 - 500, "data": {"step": "report"}},
-    ], "aggregates": {"step_done": {"count": 1, "first_at": T0 - 500, "last_at": T0 - 500}}}}
+    ], "totals": {"step_done": {"count": 1, "first_at": T0 - 500, "last_at": T0 - 500}}}
     merged = [*INPUTS, Absorb(person="ana", at=T0 + 300, source="anon:a1", state=anonymous)]
     rebuilt = rebuild("ana", merged, PROJECT, now=T0 + 3600)
     html = render_email(ONBOARDING, preview_context(rebuilt, journey="welcome")).html

@@ -7,6 +7,7 @@ connection refused, as from a relay that is down) and `start()` listens again on
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 import time
@@ -36,6 +37,15 @@ class _Handler:
     def __init__(self, sink: "SmtpSink") -> None:
         self._sink = sink
 
+    async def handle_RCPT(  # noqa: N802
+        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
+    ) -> str:
+        if self._sink.rcpt_delay:
+            # A slow relay: senders spend longer inside each exchange, before the message goes.
+            await asyncio.sleep(self._sink.rcpt_delay)
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
         headers = _HEADERS.parsebytes(envelope.content)
         message_id = str(headers.get("Message-ID", "")).strip().strip("<>").split("@", 1)[0]
@@ -62,6 +72,8 @@ class SmtpSink:
         self._lock = threading.Lock()
         self._received: list[Received] = []
         self._controller: Controller | None = None
+        # Seconds each RCPT TO waits before its 250: 0 answers at once.
+        self.rcpt_delay = 0.0
 
     @property
     def url(self) -> str:

@@ -15,8 +15,11 @@ pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
 @pytest.mark.fault_pending("issue 10 commit order: inputs answered 200 lost across the pause (lead)")
 def test_a_worker_paused_past_its_session_and_resumed_sends_nothing_twice(
-    deployment, size, seed, record
+    deployment, sink, size, seed, record
 ):
+    # A slow relay keeps each sender inside its SMTP exchanges most of the time, so the pause
+    # most likely freezes the zombie half-way through one (after its lease check, before DATA).
+    sink.rcpt_delay = 0.1
     nudge = deployment()
     survivor = nudge.another_worker()
     nudge.start_worker(survivor)

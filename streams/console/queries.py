@@ -8,6 +8,7 @@ hundreds of thousands of people and millions of activity rows.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timezone
 from typing import Any
 
@@ -261,11 +262,13 @@ async def campaign_definition(pool: asyncpg.Pool, campaign_id: str, version: str
 # --- campaigns -----------------------------------------------------------------------------
 
 
-async def campaign_totals(pool: asyncpg.Pool) -> dict[str, dict[str, int]]:
-    """Per campaign: journeys entered, active now, completed, exited, converted (the
-    `campaign_metrics` view)."""
+async def campaign_totals(pool: asyncpg.Pool, campaign_id: str | None = None) -> dict[str, dict[str, int]]:
+    """Per campaign (or only `campaign_id`): journeys entered, active now, completed, exited,
+    converted (the `campaign_metrics` view)."""
     records = await pool.fetch(
         "SELECT campaign_id, entered, in_progress AS active, completed, exited, converted FROM campaign_metrics"
+        " WHERE $1::text IS NULL OR campaign_id = $1",
+        campaign_id,
     )
     return {r["campaign_id"]: {k: int(v) for k, v in r.items() if k != "campaign_id"} for r in records}
 
@@ -273,26 +276,28 @@ async def campaign_totals(pool: asyncpg.Pool) -> dict[str, dict[str, int]]:
 async def step_outcomes(pool: asyncpg.Pool, campaign_id: str) -> dict[str, dict[str, Any]]:
     """Per step path of one campaign: journeys that completed or converted there, and for a send
     step its messages: total, pending, sent, failed, opened, clicked (each once per message)."""
-    async with pool.acquire() as conn:
-        ended = await conn.fetch(
+    # Three independent counts: run at once, each on its own connection.
+    ended, by_status, engaged = await asyncio.gather(
+        pool.fetch(
             "SELECT step, event, count(*) AS n FROM journey_events"
             " WHERE campaign_id = $1 AND event IN ('completed', 'converted') AND step IS NOT NULL"
             " GROUP BY step, event",
             campaign_id,
-        )
-        by_status = await conn.fetch(
+        ),
+        pool.fetch(
             "SELECT step, template, status, count(*) AS n FROM outbox WHERE campaign_id = $1"
             " GROUP BY step, template, status",
             campaign_id,
-        )
+        ),
         # From the engagement events (few) to their messages, not from every message to its events.
-        engaged = await conn.fetch(
+        pool.fetch(
             "SELECT o.step, o.template, e.status, count(DISTINCT e.message_id) AS n"
             " FROM message_events e JOIN outbox o ON o.message_id = e.message_id"
             " WHERE e.status IN ('opened', 'clicked') AND o.campaign_id = $1"
             " GROUP BY o.step, o.template, e.status",
             campaign_id,
-        )
+        ),
+    )
     steps: dict[str, dict[str, Any]] = {}
     for r in ended:
         steps.setdefault(r["step"], {"sends": []})[r["event"]] = int(r["n"])
@@ -329,6 +334,11 @@ async def waiting_people(
 
 
 # --- segments ------------------------------------------------------------------------------
+
+
+async def segment_size(pool: asyncpg.Pool, segment: str) -> int:
+    """Members of one segment now (an index-only count)."""
+    return int(await pool.fetchval("SELECT count(*) FROM segment_members WHERE segment = $1", segment))
 
 
 async def segment_sizes(pool: asyncpg.Pool) -> dict[str, int]:
@@ -387,7 +397,7 @@ async def broadcasts(pool: asyncpg.Pool, limit: int = PAGE) -> list[dict[str, An
         """
         SELECT b.id, b.kind, b.campaign, b.template, b.segment, b.partitions, b.rate, b.reason,
                b.created_at,
-               coalesce(sum(p.scanned), 0) AS scanned, coalesce(sum(p.enqueued), 0) AS enqueued,
+               coalesce(sum(p.scanned), 0)::bigint AS scanned, coalesce(sum(p.enqueued), 0)::bigint AS enqueued,
                count(*) FILTER (WHERE p.done) AS partitions_done, max(p.updated_at) AS updated_at
         FROM (SELECT * FROM broadcasts ORDER BY created_at DESC LIMIT $1) AS b
         LEFT JOIN broadcast_progress p ON p.broadcast = b.id

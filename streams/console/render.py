@@ -87,6 +87,10 @@ def sparkline(points: list[float], width: int = 240, height: int = 40) -> Markup
     """An inline SVG polyline of `points` (segment sizes over time); empty for fewer than two."""
     if len(points) < 2:
         return Markup("")
+    if len(points) > width:
+        # One point per pixel is all a line can show: keep the last value of each slice.
+        step_in = len(points) / width
+        points = [points[min(len(points) - 1, int((i + 1) * step_in) - 1)] for i in range(width)]
     low, high = min(points), max(points)
     span = (high - low) or 1.0
     step = width / (len(points) - 1)

@@ -20,6 +20,7 @@ import asyncpg
 from aiohttp import web
 
 from agents.person.campaign_files import read_campaign_dir
+from agents.person.campaign_source import folder_fingerprint
 from agents.person.campaign_set import campaign_version
 from agents.projector.queries import campaign_flow as flow_counts
 from agents.projector.queries import event_catalog, journey_provenance, journeys_waiting
@@ -42,6 +43,7 @@ from streams.console.render import (
     security_headers,
 )
 from streams.database import DatabaseUnavailable, get_pool
+from streams.file_watch import Fingerprint
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -99,6 +101,7 @@ class Console:
         self.env = build_environment()
         self.auth = ConsoleAuth(settings, self.env)
         self.limits = RenderLimits(settings.render_timeout_seconds, settings.render_max_chars)
+        self._definitions: tuple[Fingerprint, tuple[list[Campaign], list[Any], list[str]]] | None = None
 
     # --- plumbing ------------------------------------------------------------------------
 
@@ -136,9 +139,13 @@ class Console:
         return self.show(request, "problem.html", {"problem": what}, status=404, json_keys=("problem",))
 
     def definitions(self) -> tuple[list[Campaign], list[Any], list[str]]:
-        """The campaigns and segments in the folder now, and the problems reading it."""
-        found = read_campaign_dir(self.settings.campaigns_dir)
-        return found.campaigns, found.segments, found.problems
+        """The campaigns and segments in the folder now, and the problems reading it (read again
+        only when a file changed)."""
+        now = folder_fingerprint(self.settings.campaigns_dir)
+        if self._definitions is None or self._definitions[0] != now:
+            found = read_campaign_dir(self.settings.campaigns_dir)
+            self._definitions = (now, (found.campaigns, found.segments, found.problems))
+        return self._definitions[1]
 
     # --- search ----------------------------------------------------------------------------
 
@@ -307,9 +314,13 @@ class Console:
         if found is None:
             return self.not_found(request, f"no campaign {campaign_id!r} in {self.settings.campaign_files_dir}")
         flow = campaign_flow(found)
-        occupancy = {step.step: step for step in (await flow_counts(pool, campaign_id)).steps}
-        outcomes = await queries.step_outcomes(pool, campaign_id)
-        totals = (await queries.campaign_totals(pool)).get(campaign_id, {})
+        # Independent counts over the campaign's journeys and messages: at once, on several connections.
+        counted, outcomes, all_totals, waiting = await asyncio.gather(
+            flow_counts(pool, campaign_id), queries.step_outcomes(pool, campaign_id),
+            queries.campaign_totals(pool, campaign_id), journeys_waiting(pool, campaign_id),
+        )
+        occupancy = {step.step: step for step in counted.steps}
+        totals = all_totals.get(campaign_id, {})
         counts = {}
         for node in walk(flow):
             seen = occupancy.get(node.path)
@@ -322,10 +333,10 @@ class Console:
             }
         versions: dict[str, int] = {}
         unplaced = 0
-        for waiting in await journeys_waiting(pool, campaign_id):
-            versions[waiting.campaign_version] = versions.get(waiting.campaign_version, 0) + waiting.journeys
-            if waiting.position is None:
-                unplaced += waiting.journeys
+        for at_step in waiting:
+            versions[at_step.campaign_version] = versions.get(at_step.campaign_version, 0) + at_step.journeys
+            if at_step.position is None:
+                unplaced += at_step.journeys
         return self.show(request, "campaign.html", {
             "campaign": {"id": found.id, "name": found.name or found.id, "description": found.description,
                          "version": campaign_version(found), "summary": campaign_summary(found)},
@@ -344,8 +355,9 @@ class Console:
     async def segments(self, request: web.Request, pool: asyncpg.Pool) -> web.StreamResponse:
         """Every segment with its size now and over the last week."""
         _, defined, _ = self.definitions()
-        sizes = await queries.segment_sizes(pool)
-        history = await queries.segment_history(pool, None, time.time() - 7 * 86400)
+        sizes, history = await asyncio.gather(
+            queries.segment_sizes(pool), queries.segment_history(pool, None, time.time() - 7 * 86400)
+        )
         series: dict[str, list[float]] = {}
         for point in history:
             series.setdefault(point["segment"], []).append(float(point["members"]))
@@ -363,9 +375,11 @@ class Console:
         """A segment's members (paged by id) and its size over time."""
         segment_id = request.match_info["id"]
         after = _text(request, "after")
-        members = await queries.segment_members(pool, segment_id, after=after)
-        history = await queries.segment_history(pool, segment_id, time.time() - 30 * 86400)
-        size = (await queries.segment_sizes(pool)).get(segment_id, 0)
+        members, history, size = await asyncio.gather(
+            queries.segment_members(pool, segment_id, after=after),
+            queries.segment_history(pool, segment_id, time.time() - 30 * 86400),
+            queries.segment_size(pool, segment_id),
+        )
         return self.show(request, "segment.html", {
             "segment_id": segment_id, "members": members, "size": size, "history": history,
             "next": members[-1]["person"] if len(members) == queries.PAGE else None,

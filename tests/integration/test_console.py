@@ -191,8 +191,8 @@ def test_the_campaign_page_draws_the_welcome_flow_with_its_counts(console, signe
 
 def test_the_other_pages_answer(console, signed_up):
     for path in ("/campaigns", "/segments", "/segments/inactive_trial", "/broadcasts", "/events", "/people"):
-        status, _ = console.get_json(path)
-        assert status == 200, path
+        status, _, body = console.get(path, "application/json")
+        assert status == 200, (path, body[:2000])
     _, events = console.get_json("/events")
     assert "signed_up" in [e["event"] for e in events["events"]]
 

@@ -4,7 +4,8 @@
 # Installs Java 17, Maven and PostgreSQL (Debian packages) when missing (and records which in
 # $NUDGE_CACHE_DIR/installed-packages.txt for `nudge stack down --purge`), creates .venv
 # (Python 3.11), installs requirements.lock and Nudge itself (editable), and fetches Kafka's
-# jars into the cache. Fast when everything is already there.
+# jars and a pinned kubeconform (built with `go install`) into the cache. Fast when everything is
+# already there.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -88,5 +89,24 @@ else:
     kafka.fetch_jars()
     print(f"install: fetched in {time.monotonic() - started:.1f}s")
 PY
+
+# --- kubeconform (validates deploy/k8s in the tests), pinned, built with go install ----------
+kubeconform_version=$(.venv/bin/python -c 'from deploy.k8s.validate import KUBECONFORM_VERSION as v; print(v)')
+cache="${NUDGE_CACHE_DIR:-$HOME/.cache/nudge}"
+kubeconform="$cache/bin/kubeconform-$kubeconform_version"
+if [ -x "$kubeconform" ]; then
+    say "kubeconform $kubeconform_version already in $cache/bin"
+else
+    go=$(command -v go || echo /usr/local/go/bin/go)
+    [ -x "$go" ] || { echo "install: Go is needed once to build kubeconform (apt-get install golang-go)" >&2; exit 1; }
+    say "building kubeconform $kubeconform_version with go install"
+    # Go's module and build caches in a temporary folder, removed after: nothing lands in ~/go.
+    gotmp=$(mktemp -d)
+    GOBIN="$gotmp/bin" GOMODCACHE="$gotmp/mod" GOCACHE="$gotmp/build" GOPATH="$gotmp" GOFLAGS=-modcacherw \
+        "$go" install "github.com/yannh/kubeconform/cmd/kubeconform@$kubeconform_version"
+    mkdir -p "$cache/bin"
+    mv "$gotmp/bin/kubeconform" "$kubeconform"
+    rm -rf "$gotmp"
+fi
 
 say "done. Start the local stack with: .venv/bin/nudge stack up"

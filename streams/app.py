@@ -75,7 +75,7 @@ def build_app(settings: Settings) -> Runtime:
         broker_session_timeout=10.0,
         broker_heartbeat_interval=1.0,
         web_port=settings.worker_web_port,
-        web_bind="127.0.0.1",
+        web_bind=settings.worker_web_host,
         # The worker's web port serves health and metrics only: Faust's table and router views
         # would hand out any person's state to whoever can reach the port.
         web_tables_enabled=False,

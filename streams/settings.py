@@ -130,6 +130,9 @@ class Settings(BaseModel):
     min_insync_replicas: int = Field(default=1, ge=1)
     # How long the API waits for Kafka to acknowledge an input before answering 503.
     publish_timeout_seconds: float = Field(default=10.0, gt=0)
+    # Where the worker's web port (/health, /ready, /metrics) listens: 0.0.0.0 in a container,
+    # so the kubelet's probes and Prometheus reach it.
+    worker_web_host: str = "127.0.0.1"
 
     # --- console and operations (streams/console, streams/metrics.py) ---
     # The web console's login (served by `nudge api` at /): set both in production.

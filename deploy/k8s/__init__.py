@@ -1,0 +1,1 @@
+"""Kubernetes manifests (kustomize) and the campaigns-as-ConfigMaps generator."""

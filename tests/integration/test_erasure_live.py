@@ -1,7 +1,8 @@
 """Erasure on a running deployment: a person signs up over the Track API, their welcome bounces
 (so their address sits in error texts and on the suppression list), an operator runs
 `nudge gdpr delete`; afterwards no table or column of the deployment holds their id, address
-or attribute values, and another person's data is as it was."""
+or attribute values, the deletion is in the activity log without them, and another person's
+data is as it was."""
 
 from __future__ import annotations
 
@@ -89,5 +90,8 @@ def test_gdpr_delete_leaves_no_trace_of_the_person_in_any_table(start_nudge, inb
     assert deleted.exit_code == 0, deleted.output
     assert f"{ZEB} erased" in deleted.output
     assert traces(nudge, ZEB_TRACES) == []
+    # The deletion itself stays in the activity log, under a marker instead of the person.
+    marker = query(nudge, "SELECT person FROM activity WHERE kind = 'delete'")
+    assert marker is not None and marker.startswith("deleted:")
     still = CliRunner().invoke(cli, ["gdpr", "export", "olga-19"], env=nudge.env)
     assert json.loads(still.output) == json.loads(olga.output)

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from agents.simulate.replay import Recorded
-from schemas.wire import InvalidInput, decode_inputs
+from schemas.wire import InvalidInput, decode_input_items
 
 
 class RecordingError(OSError):
@@ -30,6 +30,7 @@ def read_recording(path: Path, on_bytes: Callable[[int], None] | None = None) ->
             if not text or text.startswith(b"#"):
                 continue
             try:
-                yield Recorded(line=number, inputs=tuple(decode_inputs(text)))
+                items = decode_input_items(text)
+                yield Recorded(line=number, inputs=tuple(i for i, _ in items), data=tuple(d for _, d in items))
             except InvalidInput as exc:
                 yield Recorded(line=number, error=str(exc))

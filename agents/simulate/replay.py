@@ -38,6 +38,8 @@ class Recorded:
     line: int
     inputs: tuple[Input, ...] = ()
     error: str | None = None
+    # Each input as it was written (JSON), when read from a file: kept on its activity line.
+    data: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -144,7 +146,7 @@ def replay(
         if record.error is not None:
             report.problem(f"line {record.line}: {record.error}")
             continue
-        for item in record.inputs:
+        for index, item in enumerate(record.inputs):
             if item.kind in ENGINE_MADE or (isinstance(item, Absorb) and item.source in report.people):
                 report.skipped[item.kind] += 1
                 continue
@@ -158,9 +160,11 @@ def replay(
             report.people.add(item.person)
             report.first_at = item.at if report.first_at is None else min(report.first_at, item.at)
             report.last_at = item.at if report.last_at is None else max(report.last_at, item.at)
-            clock.feed(item)
+            clock.feed(item, record.data[index] if index < len(record.data) else None)
     if report.last_at is not None:
         report.end = max(clock.now, report.last_at + tail)
         clock.run_until(report.end)
     report.decisions = clock.decisions
+    for letter in clock.dead_letters:
+        report.problem(f"dead-lettered, as the live worker would: {letter.reason} ({letter.value[:120]!r})")
     return report

@@ -152,6 +152,8 @@ def _run_scenarios(
         for warning in _event_warnings(scenario, project):
             click.echo(f"   warning: {warning}")
         for entry in result.timeline:
+            if isinstance(entry.command, JourneyEvent) and entry.command.event == "step":
+                continue  # provenance, for the read side; --json has it
             click.echo("   " + _line(entry))
         for line in _totals(result).lines():
             click.echo("   " + line)

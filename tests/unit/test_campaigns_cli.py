@@ -284,3 +284,20 @@ def test_a_misspelt_front_matter_key_names_its_line_and_the_key_meant(tmp_path: 
         line.startswith(f"{tmp_path}/templates/welcome.html:3: unknown front matter key(s) subjet")
         and line.endswith("(did you mean 'subject'?)") for line in output
     ), output
+
+
+def test_check_says_what_each_event_condition_sees_of_the_past(tmp_path: Path) -> None:
+    write(tmp_path, {
+        **CLEAN,
+        "campaigns/welcome.yaml": (
+            "id: welcome\ntrigger: {event: signed_up}\nexit: {event: upgraded}\nsteps:\n  - send: welcome\n"
+            "  - branch:\n      if: {event: viewed, where: {sku: A}, within: 7d}\n      then: [{send: welcome}]\n"
+        ),
+        "segments/quiet.yaml": "id: quiet\nwhen: {event: logged_in, count: 3}\n",
+    })
+    _, output = check(tmp_path)
+    assert "what each event condition sees of the past when first loaded:" in output
+    assert f"  {tmp_path}/campaigns/welcome.yaml:3: {{event: upgraded}} counts only events after entry (the past does not matter)" in output
+    assert any(line.startswith(f"  {tmp_path}/campaigns/welcome.yaml:7: {{event: viewed, where: {{'sku': 'A'}}, within: 7d}} starts from each person's recent history") for line in output), output
+    assert f"  {tmp_path}/segments/quiet.yaml:2: {{event: logged_in, count: {{'gte': 3}}}} reads the lifetime totals (exact, kept forever)" in output
+    assert check(tmp_path, "--quiet")[1][0].startswith("warning")

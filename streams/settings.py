@@ -7,15 +7,27 @@ database and SMTP relay by setting these; nothing else needs to change.
 from __future__ import annotations
 
 import os
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Literal
 from urllib.parse import unquote, urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class SettingsError(ValueError):
     """A NUDGE_* environment variable has a value Nudge cannot use; the message names it."""
+
+
+# Documented development values: `require_secrets` refuses to run a process with them.
+DEV_SECRET_KEY = "nudge-dev-secret-change-me"
+DEV_API_KEY = "nudge-key"
+MIN_SECRET_CHARS = 32
+MIN_KEY_CHARS = 12
+HOW_TO_MAKE_A_SECRET = (
+    "make one with: python3 -c 'import secrets; print(secrets.token_urlsafe(32))' "
+    "(or `openssl rand -base64 32`); `nudge dev` makes and keeps its own"
+)
 
 
 class SmtpRelay(BaseModel):
@@ -75,9 +87,11 @@ class Settings(BaseModel):
     http_port: int = 8686
     http_host: str = "127.0.0.1"
     site_id: str = "nudge-site"
-    api_key: str = Field(default="nudge-key", repr=False)
-    # Segment/RudderStack write key: the Basic user (password empty) or `writeKey` in the body.
-    segment_write_key: str = Field(default="nudge-write-key", repr=False)
+    # The Track API key (ingestion only). `nudge api` refuses to start with the development value.
+    api_key: str = Field(default=DEV_API_KEY, repr=False)
+    # Segment/RudderStack server write key: the Basic user (password empty) or `writeKey` in
+    # the body. Unset: the Segment routes take only the browser key.
+    segment_write_key: str | None = Field(default=None, repr=False)
     # Signs Segment/RudderStack webhook-destination requests (X-Signature, HMAC-SHA1 hex).
     webhook_secret: str | None = Field(default=None, repr=False)
     # Requests per second per credential (token bucket, one second of burst); 429 beyond.
@@ -105,7 +119,7 @@ class Settings(BaseModel):
     # --- delivery (agents/sender) ---
     # Keys the HMAC of unsubscribe, preferences, open and click links; set it in production,
     # and keep it: changing it breaks the links in every email already sent.
-    secret_key: str = Field(default="nudge-dev-secret-change-me", repr=False)
+    secret_key: str = Field(default=DEV_SECRET_KEY, repr=False)
     # The mailto: of List-Unsubscribe; empty: unsubscribe@<domain of mail_from>.
     unsubscribe_mailto: str = ""
     # At most this many marketing (non-transactional) emails per person per day / per 7 days;
@@ -156,6 +170,52 @@ class Settings(BaseModel):
     def topic_config(self) -> dict[str, str]:
         """Configs every topic Nudge creates gets (its changelogs add compaction)."""
         return {"min.insync.replicas": str(self.min_insync_replicas)}
+
+    # --- http: scoped credentials, TLS, browsers, link-key rotation (streams/http) ---
+    # Opens the read side: profiles, activity, events, metrics, segments, message status, the
+    # suppression list, broadcast progress (Bearer, or Basic site_id:key). Unset: closed.
+    read_api_key: str | None = Field(default=None, repr=False)
+    # Opens sending: transactional email, broadcasts, suppression changes. Unset: closed.
+    send_api_key: str | None = Field(default=None, repr=False)
+    # A public, write-only key for pages (analytics.js, RudderStack JS, Customer.io's JS):
+    # identify, track, page, screen and group only. Unset: no browser ingestion.
+    browser_write_key: str | None = None
+    # Origins whose pages may post with the browser key, comma-separated, exact
+    # (`https://app.example.com,http://localhost:3000`); `*` allows any origin.
+    cors_origins: str = ""
+    # Browser requests per second per client address (token bucket, one second of burst).
+    browser_rate_limit_per_second: float = 20.0
+    # Serve the API over https with this certificate chain and private key (PEM files).
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    # The NUDGE_SECRET_KEY before a rotation: links signed with it keep working until
+    # NUDGE_SECRET_KEY_PREVIOUS_UNTIL (Unix seconds or ISO 8601), then they are refused.
+    secret_key_previous: str | None = Field(default=None, repr=False)
+    secret_key_previous_until: float | None = None
+
+    @field_validator("secret_key_previous_until", mode="before")
+    @classmethod
+    def _instant(cls, value: object) -> object:
+        if isinstance(value, str) and value and not value.replace(".", "", 1).isdigit():
+            try:
+                moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            except ValueError as exc:
+                raise ValueError(f"NUDGE_SECRET_KEY_PREVIOUS_UNTIL must be Unix seconds or ISO 8601, got {value!r}") from exc
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=timezone.utc)
+            return moment.timestamp()
+        return value
+
+    @property
+    def cors_origin_set(self) -> frozenset[str]:
+        """NUDGE_CORS_ORIGINS as a set of exact origins."""
+        return frozenset(o.strip().rstrip("/") for o in self.cors_origins.split(",") if o.strip())
+
+    def link_keys(self, now: float) -> tuple[str, ...]:
+        """The keys a signed link may carry at `now`: the current one, and the previous one in its window."""
+        if self.secret_key_previous and self.secret_key_previous_until and now < self.secret_key_previous_until:
+            return (self.secret_key, self.secret_key_previous)
+        return (self.secret_key,)
 
     @property
     def smtp(self) -> SmtpRelay:
@@ -212,3 +272,46 @@ class Settings(BaseModel):
         except ValueError as exc:
             raise SettingsError(f"invalid NUDGE_* setting: {exc}") from exc
         return settings
+
+
+def require_secrets(settings: Settings, *, api: bool) -> None:
+    """Refuse to run a worker (api=False) or the API (api=True) with missing or known secrets.
+
+    The link-signing key always matters; the API also needs a real Track API key, and every
+    scoped key that is set must be long and distinct from the others (one key for two scopes
+    would undo the separation). The message lists every problem and how to make a secret.
+    """
+    problems = []
+    if settings.secret_key == DEV_SECRET_KEY or not settings.secret_key:
+        problems.append("NUDGE_SECRET_KEY is not set: it signs every unsubscribe, preference and tracking link")
+    elif len(settings.secret_key) < MIN_SECRET_CHARS:
+        problems.append(f"NUDGE_SECRET_KEY is shorter than {MIN_SECRET_CHARS} characters")
+    if settings.secret_key_previous and settings.secret_key_previous_until is None:
+        problems.append("NUDGE_SECRET_KEY_PREVIOUS is set without NUDGE_SECRET_KEY_PREVIOUS_UNTIL (when to stop accepting it)")
+    if settings.secret_key_previous and settings.secret_key_previous == settings.secret_key:
+        problems.append("NUDGE_SECRET_KEY_PREVIOUS is the same as NUDGE_SECRET_KEY")
+    if api:
+        keys = {
+            "NUDGE_API_KEY": settings.api_key,
+            "NUDGE_READ_API_KEY": settings.read_api_key,
+            "NUDGE_SEND_API_KEY": settings.send_api_key,
+            "NUDGE_SEGMENT_WRITE_KEY": settings.segment_write_key,
+            "NUDGE_BROWSER_WRITE_KEY": settings.browser_write_key,
+        }
+        if settings.api_key == DEV_API_KEY or not settings.api_key:
+            problems.append("NUDGE_API_KEY is not set (the development value opens the Track API to anyone)")
+        for name, value in keys.items():
+            if value and value != DEV_API_KEY and len(value) < MIN_KEY_CHARS:
+                problems.append(f"{name} is shorter than {MIN_KEY_CHARS} characters")
+        seen: dict[str, str] = {}
+        for name, value in keys.items():
+            if value and value in seen:
+                problems.append(f"{name} is the same as {seen[value]}: each scope needs its own key")
+            elif value:
+                seen[value] = name
+        if (settings.tls_cert is None) != (settings.tls_key is None):
+            problems.append("NUDGE_TLS_CERT and NUDGE_TLS_KEY must be set together")
+    if problems:
+        raise SettingsError(
+            "refusing to start: " + "; ".join(problems) + ". " + HOW_TO_MAKE_A_SECRET
+        )

@@ -12,6 +12,7 @@ import binascii
 import hashlib
 import hmac
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import quote
@@ -70,6 +71,21 @@ def verify(secret: str, token: str, kind: LinkKind, extra: str = "") -> LinkClai
     if code != _KIND_CODES[kind] or not isinstance(person, str) or not isinstance(message_id, str):
         raise LinkSignatureError("the link is of another kind")
     return LinkClaims(kind=kind, message_id=message_id, person=person)
+
+
+def verify_with_keys(secrets: Sequence[str], token: str, kind: LinkKind, extra: str = "") -> LinkClaims:
+    """Like `verify`, accepting a token signed with any of `secrets` (the current key first).
+
+    Key rotation: links already in inboxes were signed with the previous key, which stays
+    accepted for its window (`Settings.link_keys`).
+    """
+    error = LinkSignatureError("no key to verify the link with")
+    for secret in secrets:
+        try:
+            return verify(secret, token, kind, extra)
+        except LinkSignatureError as exc:
+            error = exc
+    raise error
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,10 @@ import asyncio
 import base64
 import json
 import os
+import secrets
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -61,7 +63,16 @@ class NudgeProcesses:
 
     @property
     def base_url(self) -> str:
-        return f"http://{self.settings.http_host}:{self.settings.http_port}"
+        settings = self.settings
+        if settings.tls_cert is not None:
+            # The local certificate names localhost (streams/http/tls.py).
+            return f"https://localhost:{settings.http_port}"
+        return f"http://{settings.http_host}:{settings.http_port}"
+
+    def _open(self, request: urllib.request.Request | str, timeout: float) -> Any:
+        # Our own process on loopback: its certificate is checked by the client tests, not here.
+        context = ssl._create_unverified_context() if self.settings.tls_cert is not None else None
+        return urllib.request.urlopen(request, timeout=timeout, context=context)
 
     def _spawn(self, command: str, log_name: str) -> subprocess.Popen[bytes]:
         log = open(self.log_dir / log_name, "ab")
@@ -102,7 +113,7 @@ class NudgeProcesses:
             if self.api is not None and self.api.poll() is not None:
                 raise NotReady(f"api exited early:\n{(self.log_dir / 'api.log').read_text()[-4000:]}")
             try:
-                with urllib.request.urlopen(self.base_url + "/health", timeout=1):
+                with self._open(self.base_url + "/health", timeout=1):
                     return True
             except OSError:
                 return False
@@ -145,17 +156,28 @@ class NudgeProcesses:
                     proc.kill()
                     proc.wait(timeout=5)
 
-    def request(self, method: str, path: str, body: Any = None, auth: tuple[str, str] | None = None) -> tuple[int, Any]:
-        """Call the API with the test's credentials; return (status, parsed JSON)."""
-        user, password = auth or (self.settings.site_id, self.settings.api_key)
+    def request(
+        self, method: str, path: str, body: Any = None, auth: tuple[str, str] | None = None,
+        *, key: str = "track",
+    ) -> tuple[int, Any]:
+        """Call the API; return (status, parsed JSON).
+
+        `key` picks the test's credential: "track" (Basic site_id:api_key, the default),
+        "read" or "send" (Bearer); `auth` gives Basic credentials of its own instead.
+        """
+        settings = self.settings
         data = None if body is None else json.dumps(body).encode()
         req = urllib.request.Request(self.base_url + path, data=data, method=method)
         req.add_header("Content-Type", "application/json")
-        token = base64.b64encode(f"{user}:{password}".encode()).decode()
-        req.add_header("Authorization", f"Basic {token}")
+        if auth is None and key in ("read", "send"):
+            req.add_header("Authorization", f"Bearer {settings.read_api_key if key == 'read' else settings.send_api_key}")
+        else:
+            user, password = auth or (settings.site_id, settings.api_key)
+            token = base64.b64encode(f"{user}:{password}".encode()).decode()
+            req.add_header("Authorization", f"Basic {token}")
         try:
             # Generous: on a loaded 2-core CI machine the broker can take seconds to elect leaders.
-            with urllib.request.urlopen(req, timeout=30) as response:
+            with self._open(req, timeout=30) as response:
                 return response.status, json.loads(response.read() or b"null")
         except urllib.error.HTTPError as exc:
             return exc.code, json.loads(exc.read() or b"null")
@@ -182,7 +204,13 @@ def nudge_env(
         NUDGE_HTTP_PORT=str(free_port()),
         NUDGE_WORKER_WEB_PORT=str(free_port()),
         NUDGE_SITE_ID="test-site",
-        NUDGE_API_KEY="test-key",
+        # Every scope its own key, and a real link secret: the processes refuse development values.
+        NUDGE_API_KEY="test-track-key-" + secrets.token_hex(8),
+        NUDGE_READ_API_KEY="test-read-key-" + secrets.token_hex(8),
+        NUDGE_SEND_API_KEY="test-send-key-" + secrets.token_hex(8),
+        NUDGE_SEGMENT_WRITE_KEY="test-write-key-" + secrets.token_hex(8),
+        NUDGE_BROWSER_WRITE_KEY="test-browser-key-" + secrets.token_hex(8),
+        NUDGE_SECRET_KEY=secrets.token_urlsafe(32),
         NUDGE_TIMER_TICK_SECONDS="0.1",
         PYTHONUNBUFFERED="1",
     )

@@ -1,66 +1,66 @@
-"""Broadcast endpoints: `POST /api/v1/broadcasts` {campaign, segment, rate?, dry_run?} and
-`GET /api/v1/broadcasts/{id}` (progress per partition). HTTP Basic site_id:api_key."""
+"""Broadcast endpoints: `POST /api/v1/broadcasts` {campaign, segment, rate?, dry_run?} (the send key)
+and `GET /api/v1/broadcasts/{id}` (progress per partition; the read key)."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable, Callable
 
 import asyncpg
 from aiohttp import web
 
 from agents.broadcast.plan import BroadcastError, plan_broadcast
-from agents.broadcast.publish import scans_topic, start_scan
+from agents.broadcast.publish import start_scan
 from agents.broadcast.store import count_members, scan_status
 from agents.person.campaign_files import load_definitions
+from schemas.app_api import BroadcastBody
 from schemas.campaigns import CampaignFileError
-from streams.database import create_pool
-from streams.http.auth import check_basic_auth
+from streams.database import get_pool
 from streams.http.errors import ApiError
+from streams.http.operations import Call, Operation
+from streams.http.read_api import read_key
+from streams.http.transactional_api import send_key
 from streams.settings import Settings
 
+PoolFactory = Callable[[], Awaitable[asyncpg.Pool]]
+TAG = "Broadcasts"
 
-def broadcast_api_routes(settings: Settings) -> list[web.RouteDef]:
-    """The broadcast routes; a PostgreSQL pool is opened on first use."""
-    pool: dict[str, asyncpg.Pool] = {}
 
-    async def get_pool() -> asyncpg.Pool:
-        if "pool" not in pool:
-            pool["pool"] = await create_pool(settings.database_url, settings.app_id, max_size=2)
-        return pool["pool"]
+def broadcast_api_operations(settings: Settings, *, pool_factory: PoolFactory | None = None) -> list[Operation]:
+    """The broadcast routes."""
+    get_db: PoolFactory = pool_factory or (lambda: get_pool(settings))
 
-    async def create(request: web.Request) -> web.Response:
-        check_basic_auth(request.headers.get("Authorization"), settings.site_id, settings.api_key)
-        try:
-            body: Any = await request.json()
-        except ValueError as exc:
-            raise ApiError(400, "the body must be JSON: {campaign, segment}") from exc
-        if not isinstance(body, dict) or not isinstance(body.get("campaign"), str) or not isinstance(body.get("segment"), str):
-            raise ApiError(400, "send {\"campaign\": ID, \"segment\": ID} (and optionally rate, dry_run)")
+    async def create(call: Call) -> web.Response:
+        body: BroadcastBody = call.body
         try:
             found = load_definitions(settings.campaigns_dir)
         except CampaignFileError as exc:
-            raise ApiError(400, f"the campaign files are invalid: {exc}") from exc
-        campaign = next((c for c in found.campaigns if c.id == body["campaign"]), None)
+            raise ApiError(409, f"the campaign files are invalid, fix them first: {exc}") from exc
+        campaign = next((c for c in found.campaigns if c.id == body.campaign), None)
         if campaign is None:
-            raise ApiError(404, f"no campaign {body['campaign']!r}")
-        if body["segment"] not in {s.id for s in found.segments}:
-            raise ApiError(404, f"no segment {body['segment']!r}")
-        rate = body.get("rate")
+            raise ApiError(404, f"no campaign {body.campaign!r}", field="campaign")
+        if body.segment not in {s.id for s in found.segments}:
+            raise ApiError(404, f"no segment {body.segment!r}", field="segment")
         try:
-            starts = plan_broadcast(campaign, body["segment"], settings.partitions, rate=float(rate) if rate else None)
+            starts = plan_broadcast(campaign, body.segment, settings.partitions, rate=body.rate)
         except BroadcastError as exc:
             raise ApiError(400, str(exc)) from exc
-        members = await count_members(await get_pool(), body["segment"])
-        if body.get("dry_run"):
+        pool = await get_db()
+        members = await count_members(pool, body.segment)
+        if body.dry_run:
             return web.json_response({"dry_run": True, "members": members})
-        await start_scan(await get_pool(), settings.kafka_bootstrap, scans_topic(settings.app_id), starts)
+        await start_scan(pool, settings.kafka_bootstrap, settings.broadcasts_topic, starts)
         return web.json_response({"id": starts[0].id, "members": members}, status=202)
 
-    async def progress(request: web.Request) -> web.Response:
-        check_basic_auth(request.headers.get("Authorization"), settings.site_id, settings.api_key)
-        status = await scan_status(await get_pool(), request.match_info["id"])
+    async def progress(call: Call) -> web.Response:
+        status = await scan_status(await get_db(), call.path("id"))
         if status is None:
-            raise ApiError(404, f"no broadcast {request.match_info['id']!r}")
+            raise ApiError(404, f"no broadcast {call.path('id')!r}")
         return web.json_response({**status.model_dump(mode="json"), "done": status.done})
 
-    return [web.post("/api/v1/broadcasts", create), web.get("/api/v1/broadcasts/{id}", progress)]
+    return [
+        Operation("POST", "/api/v1/broadcasts", create, "Send a campaign once to a segment", TAG,
+                  auth=send_key(settings), body=BroadcastBody, success=202,
+                  errors=(400, 401, 404, 409, 503)),
+        Operation("GET", "/api/v1/broadcasts/{id}", progress, "A broadcast's progress per partition", TAG,
+                  auth=read_key(settings), errors=(400, 401, 404, 503)),
+    ]

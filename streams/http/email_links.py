@@ -6,8 +6,10 @@
 - `GET /o/{token}.gif`: the open pixel; publishes `Delivery(status="opened")`.
 - `GET /c/{token}?u=URL`: a click; 302 to URL and `Delivery(status="clicked")`. The signature
   covers URL, so an altered link is refused (403), never redirected.
-- `GET /api/v1/messages/{message_id}`; `GET /api/v1/suppressions`, `PUT|DELETE
-  /api/v1/suppressions/{address}`: HTTP Basic site_id:api_key, like the Track API.
+- `GET /api/v1/messages/{message_id}`, `GET /api/v1/suppressions`: the read key;
+  `PUT|DELETE /api/v1/suppressions/{address}`: the send key.
+
+Links verify with the current NUDGE_SECRET_KEY and, during its window, the previous one.
 """
 
 from __future__ import annotations
@@ -16,21 +18,27 @@ import base64
 import html
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import asyncpg
 from aiohttp import web
 
-from agents.render.template_files import load_templates
+from aiohttp.http_exceptions import HttpProcessingError
+
 from agents.render.errors import TemplateFileError
+from agents.render.template_files import load_templates
 from agents.sender import outbox, preferences, suppression
-from agents.sender.links import LinkClaims, LinkKind, LinkSignatureError, verify
+from agents.sender.links import LinkClaims, LinkKind, LinkSignatureError, verify_with_keys
+from schemas.addresses import AddressError, parse_email
+from schemas.app_api import ClickQuery, PreferencesForm, SuppressBody
 from schemas.inputs import Delivery, Input, Unsubscribe
 from schemas.outbox import MessageStatus
 from streams.database import get_pool
-from streams.http.auth import check_basic_auth
 from streams.http.errors import ApiError
+from streams.http.operations import Call, Operation
+from streams.http.read_api import read_key
+from streams.http.transactional_api import send_key
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -39,6 +47,9 @@ Publish = Callable[[list[Input]], Awaitable[None]]
 PoolFactory = Callable[[], Awaitable[asyncpg.Pool]]
 
 # The smallest transparent GIF (1x1).
+TAG = "Email links"
+# Link tokens carry a message id and a person id (150 bytes each) in base64 with a signature.
+MAX_TOKEN_BYTES = 1024
 PIXEL_GIF = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
 _NO_STORE = {"Cache-Control": "no-store, max-age=0"}
 
@@ -63,9 +74,9 @@ def _refused() -> web.Response:
     return _page("This link is not valid", "<p>The link was changed or is incomplete.</p>", 403)
 
 
-def _claims(secret: str, token: str, kind: LinkKind, extra: str = "") -> LinkClaims | None:
+def _claims(keys: Sequence[str], token: str, kind: LinkKind, extra: str = "") -> LinkClaims | None:
     try:
-        return verify(secret, token, kind, extra)
+        return verify_with_keys(keys, token, kind, extra)
     except LinkSignatureError:
         return None
 
@@ -86,16 +97,19 @@ def _topics_from_templates(settings: Settings) -> Callable[[], list[str]]:
     return topics
 
 
-def email_link_routes(
+def email_link_operations(
     settings: Settings,
     publish: Publish,
     *,
     pool_factory: PoolFactory | None = None,
     topics: Callable[[], list[str]] | None = None,
     clock: Callable[[], float] = time.time,
-) -> list[web.RouteDef]:
+) -> list[Operation]:
     """Routes for unsubscribe, preferences, open pixel, click redirects and the message API."""
-    secret = settings.secret_key
+
+    def keys() -> tuple[str, ...]:
+        return settings.link_keys(clock())
+
     get_db: PoolFactory = pool_factory or (lambda: get_pool(settings))
     known_topics = topics or _topics_from_templates(settings)
 
@@ -122,9 +136,9 @@ def email_link_routes(
         pool = await get_db()
         await outbox.record_event(pool, claims.message_id, "unsubscribed", None, now=now)
 
-    async def unsubscribe_page(request: web.Request) -> web.Response:
-        token = request.match_info["token"]
-        if _claims(secret, token, "unsubscribe") is None:
+    async def unsubscribe_page(call: Call) -> web.Response:
+        token = call.path("token")
+        if _claims(keys(), token, "unsubscribe") is None:
             return _refused()
         return _page(
             "Unsubscribe",
@@ -133,22 +147,26 @@ def email_link_routes(
             "<button type='submit'>Unsubscribe</button></form>",
         )
 
-    async def unsubscribe_post(request: web.Request) -> web.Response:
-        claims = _claims(secret, request.match_info["token"], "unsubscribe")
+    async def unsubscribe_post(call: Call) -> web.Response:
+        claims = _claims(keys(), call.path("token"), "unsubscribe")
         if claims is None:
             return _refused()
         await unsubscribe(claims)
         return _page("You are unsubscribed", "<p>You will not receive these emails any more.</p>")
 
-    async def preferences_page(request: web.Request) -> web.Response:
-        token = request.match_info["token"]
-        claims = _claims(secret, token, "preferences")
+    async def preferences_page(call: Call) -> web.Response:
+        request = call.request
+        token = call.path("token")
+        claims = _claims(keys(), token, "preferences")
         if claims is None:
             return _refused()
         pool = await get_db()
         choices = await preferences.preferences_of(pool, claims.person)
         if request.method == "POST":
-            form = await request.post()
+            try:
+                form = await request.post()
+            except (ValueError, UnicodeDecodeError, HttpProcessingError) as exc:
+                raise ApiError(400, f"the form could not be read: {exc}") from exc
             offered = sorted(set(known_topics()) | set(choices))
             chosen = {topic: form.get(f"topic:{topic}") == "on" for topic in offered}
             await preferences.set_preferences(pool, claims.person, chosen, now=clock())
@@ -169,77 +187,81 @@ def email_link_routes(
             + ("<p>Saved.</p>" if request.method == "POST" else ""),
         )
 
-    async def open_pixel(request: web.Request) -> web.Response:
-        claims = _claims(secret, request.match_info["token"], "open")
+    async def open_pixel(call: Call) -> web.Response:
+        claims = _claims(keys(), call.path("token"), "open")
         if claims is not None:
             await engagement(claims, "opened")
         # Always a GIF: a broken image would tell nobody anything useful.
         return web.Response(body=PIXEL_GIF, content_type="image/gif", headers=_NO_STORE)
 
-    async def click(request: web.Request) -> web.Response:
-        url = request.query.get("u", "")
-        claims = _claims(secret, request.match_info["token"], "click", url)
+    async def click(call: Call) -> web.Response:
+        url = call.query.u
+        claims = _claims(keys(), call.path("token"), "click", url)
         if claims is None or not url.lower().startswith(("http://", "https://")):
             return _refused()
         await engagement(claims, "clicked", url)
         raise web.HTTPFound(url, headers=_NO_STORE)
 
-    def authorized(request: web.Request) -> None:
-        check_basic_auth(request.headers.get("Authorization"), settings.site_id, settings.api_key)
-
-    async def message(request: web.Request) -> web.Response:
-        authorized(request)
-        pool = await get_db()
-        status = await outbox.message_status(pool, request.match_info["message_id"])
+    async def message(call: Call) -> web.Response:
+        status = await outbox.message_status(await get_db(), call.path("message_id"))
         if status is None:
-            raise ApiError(404, f"no message {request.match_info['message_id']!r}")
+            raise ApiError(404, f"no message {call.path('message_id')!r}")
         return web.json_response(message_json(status))
 
-    async def list_suppressed(request: web.Request) -> web.Response:
-        authorized(request)
-        pool = await get_db()
-        rows = await suppression.list_suppressions(pool)
+    async def list_suppressed(call: Call) -> web.Response:
+        rows = await suppression.list_suppressions(await get_db())
         return web.json_response({"suppressions": [r.model_dump() for r in rows]})
 
-    async def add_suppressed(request: web.Request) -> web.Response:
-        authorized(request)
-        body: dict[str, Any] = {}
-        if request.can_read_body:
-            try:
-                body = await request.json()
-            except ValueError as exc:
-                raise ApiError(400, "the body must be JSON like {\"reason\": \"complaint\"}") from exc
-            if not isinstance(body, dict):
-                raise ApiError(400, "the body must be a JSON object")
-        address = request.match_info["address"]
-        if "@" not in address:
-            raise ApiError(400, f"{address!r} is not an email address")
-        reason = str(body.get("reason") or "manual")
-        pool = await get_db()
-        added = await suppression.suppress(pool, address, reason, detail=body.get("detail"),
-                                           now=clock())
-        return web.json_response({"address": suppression.normalize_address(address),
-                                  "added": added})
+    async def add_suppressed(call: Call) -> web.Response:
+        body: SuppressBody = call.body
+        try:
+            address = parse_email(call.path("address")).normalized
+        except AddressError as exc:
+            raise ApiError(400, f"`path.address` must be one email address: {exc}", field="path.address") from exc
+        added = await suppression.suppress(await get_db(), address, body.reason or "manual",
+                                           detail=body.detail, now=clock())
+        return web.json_response({"address": address, "added": added})
 
-    async def remove_suppressed(request: web.Request) -> web.Response:
-        authorized(request)
-        pool = await get_db()
-        removed = await suppression.unsuppress(pool, request.match_info["address"])
+    async def remove_suppressed(call: Call) -> web.Response:
+        given = call.path("address")
+        try:
+            address = parse_email(given).normalized
+        except AddressError:
+            address = given  # an entry stored before addresses were checked
+        removed = await suppression.unsuppress(await get_db(), address)
         if not removed:
-            raise ApiError(404, f"{request.match_info['address']!r} is not suppressed")
+            raise ApiError(404, f"{given!r} is not suppressed")
         return web.json_response({"removed": True})
 
+    read, send = read_key(settings), send_key(settings)
+    tokens = {"token": MAX_TOKEN_BYTES}
+    page = "text/html"
     return [
-        web.get("/unsubscribe/{token}", unsubscribe_page),
-        web.post("/unsubscribe/{token}", unsubscribe_post),
-        web.get("/preferences/{token}", preferences_page),
-        web.post("/preferences/{token}", preferences_page),
-        web.get("/o/{token}.gif", open_pixel),
-        web.get("/c/{token}", click),
-        web.get("/api/v1/messages/{message_id}", message),
-        web.get("/api/v1/suppressions", list_suppressed),
-        web.put("/api/v1/suppressions/{address}", add_suppressed),
-        web.delete("/api/v1/suppressions/{address}", remove_suppressed),
+        Operation("GET", "/unsubscribe/{token}", unsubscribe_page,
+                  "Unsubscribe confirmation page (a GET never unsubscribes: scanners prefetch)", TAG,
+                  path_limits=tokens, produces=page, errors=(400, 403)),
+        Operation("POST", "/unsubscribe/{token}", unsubscribe_post,
+                  "Unsubscribe (RFC 8058 one-click, or the page's button)", TAG,
+                  path_limits=tokens, produces=page, errors=(400, 403, 503)),
+        Operation("GET", "/preferences/{token}", preferences_page, "Subscription topics page", TAG,
+                  path_limits=tokens, produces=page, errors=(400, 403, 503)),
+        Operation("POST", "/preferences/{token}", preferences_page, "Save subscription topics", TAG,
+                  form=PreferencesForm, path_limits=tokens, produces=page, errors=(400, 403, 503)),
+        Operation("GET", "/o/{token}.gif", open_pixel, "Open pixel (a GIF, also for invalid tokens)", TAG,
+                  path_limits=tokens, produces="image/gif", errors=(400,)),
+        Operation("GET", "/c/{token}", click, "Click redirect to the signed URL", TAG,
+                  query=ClickQuery, path_limits=tokens, success=302, produces=page, errors=(400, 403)),
+        Operation("GET", "/api/v1/messages/{message_id}", message, "A message's status and timeline",
+                  "Messages and suppressions", auth=read, path_limits={"message_id": 300},
+                  errors=(400, 401, 404, 503)),
+        Operation("GET", "/api/v1/suppressions", list_suppressed, "Suppressed addresses, newest first",
+                  "Messages and suppressions", auth=read, errors=(401, 503)),
+        Operation("PUT", "/api/v1/suppressions/{address}", add_suppressed, "Suppress an address",
+                  "Messages and suppressions", auth=send, body=SuppressBody,
+                  path_limits={"address": 254}, errors=(400, 401, 503)),
+        Operation("DELETE", "/api/v1/suppressions/{address}", remove_suppressed, "Unsuppress an address",
+                  "Messages and suppressions", auth=send, path_limits={"address": 254},
+                  errors=(400, 401, 404, 503)),
     ]
 
 
@@ -264,60 +286,3 @@ def message_json(status: MessageStatus) -> dict[str, Any]:
         "unsubscribed": "unsubscribed" in engagement,
         "timeline": [e.model_dump() for e in status.events],
     }
-
-
-def _op(summary: str, params: tuple[str, ...], responses: dict[str, str], *, auth: bool = False,
-        query: tuple[str, ...] = ()) -> dict[str, Any]:
-    operation: dict[str, Any] = {
-        "summary": summary,
-        "tags": ["Email links and messages"],
-        "parameters": [
-            {"name": p, "in": "path", "required": True, "schema": {"type": "string"}} for p in params
-        ] + [
-            {"name": q, "in": "query", "required": True, "schema": {"type": "string"}} for q in query
-        ],
-        "responses": {code: {"description": text} for code, text in responses.items()},
-    }
-    if auth:
-        operation["security"] = [{"trackBasic": []}]
-    return operation
-
-
-_SIGNED = {"403": "the link was altered or forged"}
-# For streams/http/openapi.py to merge into its PATHS (`PATHS | OPENAPI_PATHS`).
-OPENAPI_PATHS: dict[str, dict[str, Any]] = {
-    "/unsubscribe/{token}": {
-        "get": _op("Unsubscribe confirmation page (never unsubscribes by itself)", ("token",),
-                   {"200": "HTML page", **_SIGNED}),
-        "post": _op("Unsubscribe (RFC 8058 one-click); publishes an Unsubscribe input", ("token",),
-                    {"200": "HTML page", **_SIGNED}),
-    },
-    "/preferences/{token}": {
-        "get": _op("Subscription topics page", ("token",), {"200": "HTML page", **_SIGNED}),
-        "post": _op("Save subscription topics (form: topic:NAME=on, unsubscribe_all=on)",
-                    ("token",), {"200": "HTML page", **_SIGNED}),
-    },
-    "/o/{token}.gif": {
-        "get": _op("Open pixel; publishes Delivery(status=opened)", ("token",),
-                   {"200": "a 1x1 GIF, also for invalid tokens"}),
-    },
-    "/c/{token}": {
-        "get": _op("Click redirect; publishes Delivery(status=clicked, url)", ("token",),
-                   {"302": "to the signed URL", **_SIGNED}, query=("u",)),
-    },
-    "/api/v1/messages/{message_id}": {
-        "get": _op("A message's status and timeline", ("message_id",),
-                   {"200": "status JSON", "401": "bad credentials", "404": "unknown message"},
-                   auth=True),
-    },
-    "/api/v1/suppressions": {
-        "get": _op("Suppressed addresses, newest first", (), {"200": "JSON list"}, auth=True),
-    },
-    "/api/v1/suppressions/{address}": {
-        "put": _op("Suppress an address (body: {reason, detail})", ("address",),
-                   {"200": "added", "400": "not an address", "401": "bad credentials"}, auth=True),
-        "delete": _op("Unsuppress an address", ("address",),
-                      {"200": "removed", "404": "not suppressed", "401": "bad credentials"},
-                      auth=True),
-    },
-}

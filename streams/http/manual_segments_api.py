@@ -6,42 +6,25 @@ that person's partition; the person agent applies it (and starts segment-trigger
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
 from agents.person.campaign_files import read_campaign_dir
 from schemas.inputs import Input, SegmentMembership
-from streams.http.auth import check_basic_auth
-from streams.http.bodies import parse_json_object, read_bounded
+from schemas.track_api import SegmentIdsBody, SegmentIdsQuery
+from streams.http.auth import TrackBasic
 from streams.http.errors import ApiError
-from streams.http.rate_limit import RateLimiter
-from streams.http.track_api import MAX_BODY_BYTES, Publish, customer_id
+from streams.http.operations import Call, Operation
+from streams.http.track_api import MAX_BODY_BYTES, Publish
 from streams.settings import Settings
 
-# Customer.io's documented limit per request.
-MAX_IDS = 1000
 
-
-def membership_inputs(segment: str, body: dict[str, Any], *, member: bool, now: float) -> list[Input]:
-    """The `SegmentMembership` inputs of an add/remove body `{"ids": [...]}` (ids: strings or numbers)."""
-    ids = body.get("ids")
-    if not isinstance(ids, list) or not ids:
-        raise ApiError(400, 'send {"ids": ["42", ...]}: a non-empty list of customer ids')
-    if len(ids) > MAX_IDS:
-        raise ApiError(400, f"at most {MAX_IDS} ids per request (got {len(ids)})")
-    people = []
-    for value in ids:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            value = str(value)
-        if not isinstance(value, str):
-            raise ApiError(400, f"every id must be a string or a number, got {value!r:.40}")
-        people.append(customer_id(value, "id"))
-    # One input per person even when an id is repeated.
+def membership_inputs(segment: str, body: SegmentIdsBody, *, member: bool, now: float) -> list[Input]:
+    """The `SegmentMembership` inputs of an add/remove body, one per person even when repeated."""
     return [
         SegmentMembership(person=p, at=now, segment=segment, member=member)
-        for p in dict.fromkeys(people)
+        for p in dict.fromkeys(body.ids)
     ]
 
 
@@ -59,27 +42,16 @@ def check_manual(settings: Settings, segment: str) -> None:
         )
 
 
-def manual_segment_routes(
-    publish: Publish,
-    settings: Settings,
-    clock: Callable[[], float] = time.time,
-    *,
-    limiter: RateLimiter | None = None,
-) -> list[web.RouteDef]:
-    """`add_customers` and `remove_customers`, HTTP Basic site_id:api_key like the Track API."""
-    credential = f"track:{settings.site_id}"
+def manual_segment_operations(
+    publish: Publish, settings: Settings, clock: Callable[[], float] = time.time
+) -> list[Operation]:
+    """`add_customers` and `remove_customers`, with the Track API's credentials."""
+    auth = TrackBasic(settings.site_id, settings.api_key)
 
-    def change(member: bool) -> Callable[[web.Request], Any]:
-        async def handle(request: web.Request) -> web.Response:
-            check_basic_auth(request.headers.get("Authorization"), settings.site_id, settings.api_key)
-            if limiter is not None:
-                limiter.take(credential)
-            id_type = request.query.get("id_type", "id")
-            if id_type != "id":
-                raise ApiError(400, f"id_type={id_type!r}: Nudge identifies people by `id` only")
-            body = parse_json_object(await read_bounded(request, MAX_BODY_BYTES))
-            segment = request.match_info["id"]
-            inputs = membership_inputs(segment, body, member=member, now=clock())
+    def change(member: bool) -> Callable[[Call], Awaitable[web.Response]]:
+        async def handle(call: Call) -> web.Response:
+            segment = call.path("id")
+            inputs = membership_inputs(segment, call.body, member=member, now=clock())
             check_manual(settings, segment)
             await publish(inputs)
             return web.json_response({})
@@ -87,6 +59,11 @@ def manual_segment_routes(
         return handle
 
     return [
-        web.post("/api/v1/segments/{id}/add_customers", change(True)),
-        web.post("/api/v1/segments/{id}/remove_customers", change(False)),
+        Operation("POST", f"/api/v1/segments/{{id}}/{name}", change(member), summary, "Manual segments",
+                  auth=auth, body=SegmentIdsBody, query=SegmentIdsQuery, body_limit=MAX_BODY_BYTES,
+                  errors=(400, 401, 404, 413, 429, 503))
+        for name, member, summary in (
+            ("add_customers", True, "Add people to a manual segment"),
+            ("remove_customers", False, "Remove people from a manual segment"),
+        )
     ]

@@ -1,4 +1,8 @@
-"""The HTTP ingestion server: builds the aiohttp application and runs it with its publisher."""
+"""The HTTP API server: every operation on one aiohttp application, run with its publisher.
+
+`api_operations` is the whole API (the OpenAPI document and the security tests walk it);
+`serve` runs it over http, or https when NUDGE_TLS_CERT / NUDGE_TLS_KEY are set.
+"""
 
 from __future__ import annotations
 
@@ -10,23 +14,28 @@ from typing import Protocol
 from aiohttp import web
 
 from streams.console.web import register_console
-from streams.http.email_links import email_link_routes
+from streams.http.broadcast_api import broadcast_api_operations
+from streams.http.browser_api import browser_operations
+from streams.http.email_links import email_link_operations
 from streams.http.errors import api_errors
 from streams.http.event_schema import SCHEMA_FILE, SchemaFile, strict_publish
-from streams.http.manual_segments_api import manual_segment_routes
-from streams.http.openapi import openapi_routes
+from streams.http.manual_segments_api import manual_segment_operations
+from streams.http.openapi import openapi_operations
+from streams.http.operations import Call, Edge, Operation, add_operations
 from streams.http.publisher import InputPublisher
 from streams.http.rate_limit import RateLimiter
-from streams.http.read_api import read_api_routes
-from streams.http.segment_api import segment_api_routes
-from streams.http.broadcast_api import broadcast_api_routes
-from streams.http.track_api import Publish, track_api_routes
-from streams.http.transactional_api import transactional_routes
-from streams.http.webhooks import webhook_routes
-from streams.settings import Settings
+from streams.http.read_api import read_api_operations
+from streams.http.segment_api import segment_api_operations
+from streams.http.tls import server_context
+from streams.http.track_api import Publish, track_api_operations
+from streams.http.track_v2 import track_v2_operations
+from streams.http.transactional_api import transactional_operations
+from streams.http.webhooks import webhook_operations
+from streams.settings import Settings, require_secrets
 
 log = logging.getLogger(__name__)
 
+# aiohttp's own ceiling; each operation reads at most its own, smaller limit.
 MAX_REQUEST_BYTES = 1024 * 1024
 
 
@@ -36,35 +45,56 @@ class Publisher(Protocol):
     publish: Publish
 
 
-def create_app(settings: Settings, publisher: Publisher) -> web.Application:
-    """The aiohttp application serving every ingestion endpoint."""
+def edge_for(settings: Settings) -> Edge:
+    """The rate limits and browser origins of `settings`."""
+    return Edge(
+        per_credential=RateLimiter(settings.rate_limit_per_second),
+        per_address=RateLimiter(settings.browser_rate_limit_per_second),
+        cors_origins=settings.cors_origin_set,
+    )
+
+
+def api_operations(settings: Settings, publisher: Publisher) -> list[Operation]:
+    """Every operation of the API, `/openapi.json` included."""
+    # Inputs from producers; in strict mode their tracked events must match events.yaml.
+    publish = publisher.publish
+    if settings.strict_events:
+        publish = strict_publish(publish, SchemaFile(settings.campaigns_dir / SCHEMA_FILE).current)
+
+    async def health(call: Call) -> web.Response:
+        return web.json_response({"ok": True})
+
+    operations = [
+        *track_api_operations(publish, settings.site_id, settings.api_key),
+        *track_v2_operations(publish, settings.site_id, settings.api_key),
+        *manual_segment_operations(publisher.publish, settings),
+        *segment_api_operations(publish, settings.segment_write_key, settings.browser_write_key),
+        *browser_operations(settings.browser_write_key, settings.public_url),
+        *webhook_operations(publish, settings.segment_write_key, settings.webhook_secret),
+        *email_link_operations(settings, publisher.publish),
+        *transactional_operations(settings),
+        *read_api_operations(settings),
+        *broadcast_api_operations(settings),
+        Operation("GET", "/health", health, "Liveness", "Meta", errors=()),
+    ]
+    return [*operations, *openapi_operations(operations, settings.public_url)]
+
+
+def operations_app(operations: list[Operation], settings: Settings | None = None) -> web.Application:
+    """An aiohttp application serving `operations` (the whole API, or a few in tests)."""
     app = web.Application(
         middlewares=[api_errors],
         client_max_size=MAX_REQUEST_BYTES,
         # streams/http/bodies.py decompresses, bounded, with errors in the API's shape.
         handler_args={"auto_decompress": False},
     )
-    limiter = RateLimiter(settings.rate_limit_per_second)
-    # Inputs from producers; in strict mode their tracked events must match events.yaml.
-    publish = publisher.publish
-    if settings.strict_events:
-        publish = strict_publish(publish, SchemaFile(settings.campaigns_dir / SCHEMA_FILE).current)
-    app.add_routes(track_api_routes(publish, settings.site_id, settings.api_key, limiter=limiter))
-    app.add_routes(segment_api_routes(publish, settings.segment_write_key, limiter=limiter))
-    app.add_routes(
-        webhook_routes(publish, settings.segment_write_key, settings.webhook_secret, limiter=limiter)
-    )
-    app.add_routes(openapi_routes(settings.public_url))
-    app.add_routes(email_link_routes(settings, publisher.publish))
-    app.add_routes(transactional_routes(settings))
-    app.add_routes(read_api_routes(settings))
-    app.add_routes(manual_segment_routes(publisher.publish, settings, limiter=limiter))
-    app.add_routes(broadcast_api_routes(settings))
+    add_operations(app, operations, edge_for(settings or Settings()))
+    return app
 
-    async def health(request: web.Request) -> web.Response:
-        return web.json_response({"ok": True})
 
-    app.add_routes([web.get("/health", health)])
+def create_app(settings: Settings, publisher: Publisher) -> web.Application:
+    """The aiohttp application serving the whole API, and the console beside it."""
+    app = operations_app(api_operations(settings, publisher), settings)
     # The web console, /metrics and /ready (streams/console).
     register_console(app, settings, getattr(publisher, "reachable", None))
     return app
@@ -72,6 +102,8 @@ def create_app(settings: Settings, publisher: Publisher) -> web.Application:
 
 async def serve(settings: Settings) -> None:
     """Run the API until SIGTERM or SIGINT, flushing accepted inputs before exiting."""
+    require_secrets(settings, api=True)
+    ssl_context = server_context(settings.tls_cert, settings.tls_key) if settings.tls_cert else None
     publisher = InputPublisher(
         settings.kafka_bootstrap, settings.input_topic, settings.partitions,
         replication_factor=settings.replication_factor, topic_config=settings.topic_config,
@@ -80,11 +112,12 @@ async def serve(settings: Settings) -> None:
     await publisher.start()
     runner = web.AppRunner(create_app(settings, publisher), access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, settings.http_host, settings.http_port)
+    site = web.TCPSite(runner, settings.http_host, settings.http_port, ssl_context=ssl_context)
     await site.start()
-    log.info("Track API listening on http://%s:%s", settings.http_host, settings.http_port)
+    scheme = "https" if ssl_context else "http"
+    log.info("API listening on %s://%s:%s", scheme, settings.http_host, settings.http_port)
     if settings.log_format != "json":  # JSON logs stay one object per line
-        print(f"[nudge api] listening on http://{settings.http_host}:{settings.http_port}", flush=True)
+        print(f"[nudge api] listening on {scheme}://{settings.http_host}:{settings.http_port}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

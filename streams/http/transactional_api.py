@@ -3,7 +3,7 @@
 The request becomes a `SendEmail(transactional=True)` inserted straight into the outbox (the
 delivery loop picks it up within its idle interval); no Kafka round trip, no campaign. The
 message id comes from the `Idempotency-Key` header when given, so a retried request queues
-nothing twice. Errors answer Customer.io's way: `{"meta": {"error": "..."}}`.
+nothing twice. The send key opens it; errors answer Customer.io's way: `{"meta": {"error": "..."}}`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import asyncpg
-import orjson
 from aiohttp import web
 
 from agents.render.errors import TemplateFileError
@@ -24,37 +23,25 @@ from agents.render.template_files import load_templates
 from agents.sender import outbox
 from agents.sender.delivery import INLINE_TEMPLATE, OVERRIDES_KEY
 from agents.sender.people import PeopleTableMissing, person_profile
+from schemas.addresses import AddressError, parse_email
+from schemas.app_api import SendEmailBody
 from schemas.commands import RenderContext, SendEmail
 from schemas.templates import EmailTemplate
 from streams.database import get_pool
-from streams.http.auth import basic_credentials, same
+from streams.http.auth import AppKey
+from streams.http.errors import ApiError
+from streams.http.operations import Call, Operation
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
 
 PoolFactory = Callable[[], Awaitable[asyncpg.Pool]]
-_OVERRIDE_KEYS = ("subject", "body", "from", "reply_to", "preheader")
+SEND_OPENS = "transactional email, broadcasts and changes to the suppression list"
 
 
-class SendRequestError(ValueError):
-    """A send request Nudge refuses; `status` and the message become the answer."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-def _error(status: int, message: str) -> web.Response:
-    return web.json_response({"meta": {"error": message}}, status=status)
-
-
-def _authorized(header: str | None, settings: Settings) -> bool:
-    if header and header[:7].lower() == "bearer ":
-        return same(header[7:].strip(), settings.api_key)
-    credentials = basic_credentials(header)
-    return credentials is not None and (
-        same(credentials[0], settings.site_id) and same(credentials[1], settings.api_key)
-    )
+def send_key(settings: Settings) -> AppKey:
+    """The send key's credential scheme."""
+    return AppKey("sendKey", "NUDGE_SEND_API_KEY", settings.send_api_key, settings.site_id, SEND_OPENS)
 
 
 def message_id_for(idempotency_key: str | None) -> str:
@@ -64,21 +51,8 @@ def message_id_for(idempotency_key: str | None) -> str:
     return "tx-" + uuid.uuid4().hex
 
 
-def _string(body: Mapping[str, Any], key: str) -> str | None:
-    value = body.get(key)
-    if value is None:
-        return None
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and key == "transactional_message_id":
-        return str(value)
-    if not isinstance(value, str) or not value.strip():
-        raise SendRequestError(400, f"`{key}` must be a non-empty string")
-    if key in ("to", "from", "reply_to", "subject") and ("\r" in value or "\n" in value):
-        raise SendRequestError(400, f"`{key}` must be one line")
-    return value.strip() if key != "body" else value
-
-
 def build_send(
-    body: Mapping[str, Any],
+    body: SendEmailBody,
     *,
     templates: Mapping[str, EmailTemplate],
     customer: Mapping[str, Any] | None,
@@ -86,61 +60,58 @@ def build_send(
     message_id: str,
     now: float,
 ) -> SendEmail:
-    """The transactional send a request asks for; SendRequestError names what is wrong."""
-    identifiers = body.get("identifiers")
-    if not isinstance(identifiers, dict) or not identifiers:
-        raise SendRequestError(400, "`identifiers` must be an object like {\"id\": \"42\"} or {\"email\": ...}")
-    person = identifiers.get("id") or identifiers.get("email")
-    if not isinstance(person, (str, int)) or isinstance(person, bool) or not str(person).strip():
-        raise SendRequestError(400, "`identifiers` needs a non-empty `id` or `email`")
-    template_id = _string(body, "transactional_message_id") or _string(body, "template")
-    overrides = {key: _string(body, key) for key in _OVERRIDE_KEYS}
-    overrides = {key: value for key, value in overrides.items() if value is not None}
+    """The transactional send a request asks for; ApiError names what is wrong."""
+    identifiers = body.identifiers
+    person = identifiers.id or identifiers.email
+    assert person is not None  # SendIdentifiers requires one
+    template_id = body.transactional_message_id or body.template
+    overrides = body.overrides()
     if template_id is None:
         if "subject" not in overrides or "body" not in overrides:
-            raise SendRequestError(
-                400, "give `transactional_message_id` (a template id) or both `subject` and `body`"
+            raise ApiError(
+                400, "give `transactional_message_id` (a template id) or both `subject` and `body`",
+                field="transactional_message_id",
             )
         template_id = INLINE_TEMPLATE
     elif template_id not in templates:
         known = ", ".join(sorted(templates)) or "none"
-        raise SendRequestError(404, f"no template {template_id!r} (known: {known})")
-    to = _string(body, "to") or customer_email or identifiers.get("email")
-    if not isinstance(to, str) or "@" not in to:
-        raise SendRequestError(
-            400, "`to` is required (an email address) unless the person has one on file"
-        )
-    message_data = body.get("message_data", {})
-    if not isinstance(message_data, dict):
-        raise SendRequestError(400, "`message_data` must be an object")
+        raise ApiError(404, f"no template {template_id!r} (known: {known})", field="transactional_message_id")
+    to = body.to or customer_email or identifiers.email
+    if not to:
+        raise ApiError(400, "`to` is required (an email address) unless the person has one on file", field="to")
+    try:
+        parse_email(to)
+    except AddressError as exc:
+        # Only an address on file can get here: `to` and `identifiers.email` are checked by the model.
+        raise ApiError(400, f"the address on file for {person!r} is not one valid address: {exc}", field="to") from exc
     campaign: dict[str, Any] = {"transactional_message_id": template_id}
     if overrides:
         campaign[OVERRIDES_KEY] = overrides
     return SendEmail(
         message_id=message_id,
-        person=str(person),
+        person=person,
         to=to,
         template=template_id,
         decided_at=now,
         reason=f"transactional {template_id} via POST /v1/send/email",
         transactional=True,
         context=RenderContext(
-            customer={**(customer or {}), **({"id": str(person)} if "id" in identifiers else {})},
-            event=message_data,
+            customer={**(customer or {}), **({"id": person} if identifiers.id else {})},
+            event=body.message_data or {},
             event_name="transactional",
             campaign=campaign,
         ),
     )
 
 
-def transactional_routes(
+def transactional_operations(
     settings: Settings,
     *,
     pool_factory: PoolFactory | None = None,
     templates: Callable[[], Mapping[str, EmailTemplate]] | None = None,
     clock: Callable[[], float] = time.time,
-) -> list[web.RouteDef]:
-    """`POST /v1/send/email`, authorized with `Bearer <api_key>` (or the Track API's Basic)."""
+) -> list[Operation]:
+    """`POST /v1/send/email`, opened by the send key (`Bearer <NUDGE_SEND_API_KEY>`)."""
     get_db: PoolFactory = pool_factory or (lambda: get_pool(settings))
     cache: dict[str, Mapping[str, EmailTemplate]] = {}
 
@@ -151,43 +122,33 @@ def transactional_routes(
             try:
                 cache["all"] = load_templates(settings.templates_dir)
             except TemplateFileError as exc:
-                raise SendRequestError(500, f"templates cannot be loaded: {exc}") from exc
+                raise ApiError(409, f"the template files are invalid, fix them first: {exc}") from exc
         return cache["all"]
 
-    async def send_email(request: web.Request) -> web.Response:
-        if not _authorized(request.headers.get("Authorization"), settings):
-            return _error(401, "Unauthorized request: send `Authorization: Bearer <app api key>`")
-        try:
-            body = orjson.loads(await request.read() or b"{}")
-        except orjson.JSONDecodeError as exc:
-            return _error(400, f"the request body is not valid JSON: {exc}")
-        if not isinstance(body, dict):
-            return _error(400, "the request body must be a JSON object")
+    async def send_email(call: Call) -> web.Response:
+        body: SendEmailBody = call.body
         now = clock()
-        try:
-            pool = await get_db()
-            identifiers = body.get("identifiers") if isinstance(body.get("identifiers"), dict) else {}
-            profile = None
-            if identifiers.get("id") is not None:
-                try:
-                    profile = await person_profile(pool, str(identifiers["id"]))
-                except PeopleTableMissing:
-                    profile = None
-            known = current_templates()
-            wanted = body.get("transactional_message_id") or body.get("template")
-            if isinstance(wanted, (str, int)) and str(wanted) not in known:
-                # A template added since the last load.
-                known = current_templates(refresh=True)
-            command = build_send(
-                body,
-                templates=known,
-                customer=profile.attributes if profile else None,
-                customer_email=profile.email if profile else None,
-                message_id=message_id_for(request.headers.get("Idempotency-Key")),
-                now=now,
-            )
-        except SendRequestError as exc:
-            return _error(exc.status, str(exc))
+        pool = await get_db()
+        profile = None
+        if body.identifiers.id is not None:
+            try:
+                profile = await person_profile(pool, body.identifiers.id)
+            except PeopleTableMissing:
+                profile = None
+        known = current_templates()
+        wanted = body.transactional_message_id or body.template
+        if wanted is not None and wanted not in known:
+            # A template added since the last load.
+            known = current_templates(refresh=True)
+        idempotency_key = call.request.headers.get("Idempotency-Key")
+        command = build_send(
+            body,
+            templates=known,
+            customer=profile.attributes if profile else None,
+            customer_email=profile.email if profile else None,
+            message_id=message_id_for(idempotency_key),
+            now=now,
+        )
         inserted = await outbox.insert_sends(pool, [command], now=now)
         queued_at = now
         if not inserted:
@@ -199,37 +160,9 @@ def transactional_routes(
              "recipient": command.to, "duplicate": not inserted}
         )
 
-    return [web.post("/v1/send/email", send_email)]
-
-
-# For streams/http/openapi.py to merge into its PATHS (`PATHS | OPENAPI_PATHS`).
-OPENAPI_PATHS: dict[str, dict[str, Any]] = {
-    "/v1/send/email": {
-        "post": {
-            "summary": "Send a transactional email now (Customer.io App API shape)",
-            "tags": ["Transactional"],
-            "security": [{"appBearer": []}, {"trackBasic": []}],
-            "parameters": [{"name": "Idempotency-Key", "in": "header", "required": False,
-                            "schema": {"type": "string"}}],
-            "requestBody": {"required": True, "content": {"application/json": {"schema": {
-                "type": "object",
-                "required": ["identifiers"],
-                "properties": {
-                    "transactional_message_id": {"type": ["string", "integer"]},
-                    "template": {"type": "string"},
-                    "to": {"type": "string"},
-                    "identifiers": {"type": "object", "properties": {
-                        "id": {"type": ["string", "integer"]}, "email": {"type": "string"}}},
-                    "message_data": {"type": "object"},
-                    **{key: {"type": "string"} for key in _OVERRIDE_KEYS},
-                },
-            }}}},
-            "responses": {
-                "200": {"description": "{delivery_id, queued_at, recipient, duplicate}"},
-                "400": {"description": "{meta: {error}}"},
-                "401": {"description": "bad credentials"},
-                "404": {"description": "unknown template"},
-            },
-        }
-    }
-}
+    return [
+        Operation("POST", "/v1/send/email", send_email, "Send a transactional email now (Customer.io App API shape)",
+                  "Transactional", auth=send_key(settings), body=SendEmailBody,
+                  errors=(400, 401, 404, 409, 429, 503),
+                  description="`Idempotency-Key` header: the same key queues one message."),
+    ]

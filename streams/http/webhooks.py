@@ -1,7 +1,7 @@
 """Segment's and RudderStack's webhook destinations: one Segment-spec event per request.
 
 With `webhook_secret` set, `X-Signature` must be the HMAC-SHA1 (hex) of the raw body, as
-Segment signs; without it, the write key is required as for the Tracking API.
+Segment signs; without it, the server write key is required as for the Tracking API.
 """
 
 from __future__ import annotations
@@ -12,43 +12,31 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from schemas.inputs import Input
-from streams.http.auth import check_webhook_signature, check_write_key
-from streams.http.bodies import parse_json_object, read_bounded
-from streams.http.errors import ApiError
-from streams.http.rate_limit import RateLimiter
-from streams.http.segment_spec import MAX_MESSAGE_BYTES, MESSAGE_TYPES, message_inputs
+from schemas.segment_messages import MAX_MESSAGE_BYTES, TypedSegmentMessage
+from streams.http.auth import Webhook, WriteKey
+from streams.http.operations import Call, Operation
+from streams.http.segment_api import SegmentAccepted
+from streams.http.segment_spec import message_inputs
 
 Publish = Callable[[list[Input]], Awaitable[None]]
 
 SOURCES = ("segment", "rudderstack")
 
 
-def webhook_routes(
-    publish: Publish,
-    write_key: str,
-    secret: str | None,
-    clock: Callable[[], float] = time.time,
-    *,
-    limiter: RateLimiter | None = None,
-) -> list[web.RouteDef]:
+def webhook_operations(
+    publish: Publish, write_key: str | None, secret: str | None, clock: Callable[[], float] = time.time
+) -> list[Operation]:
     """`POST /webhooks/segment` and `/webhooks/rudderstack`."""
+    auth = Webhook(secret, WriteKey(write_key))
 
-    def receiver(source: str) -> Callable[[web.Request], Awaitable[web.Response]]:
-        async def handle(request: web.Request) -> web.Response:
-            raw = await read_bounded(request, MAX_MESSAGE_BYTES, "event")
-            if secret is not None:
-                check_webhook_signature(request.headers.get("X-Signature"), secret, raw)
-            body = parse_json_object(raw)
-            if secret is None:
-                check_write_key(request.headers.get("Authorization"), body.get("writeKey"), write_key)
-            if limiter is not None:
-                limiter.take(f"webhook:{source}")
-            kind = body.get("type")
-            if kind not in MESSAGE_TYPES:
-                raise ApiError(400, f"`type` must be one of {', '.join(MESSAGE_TYPES)}")
-            await publish(message_inputs(kind, body, clock()))
-            return web.json_response({"success": True})
+    async def receive(call: Call) -> web.Response:
+        message: TypedSegmentMessage = call.body
+        await publish(message_inputs(message.type, message, clock()))
+        return web.json_response({"success": True})
 
-        return handle
-
-    return [web.post(f"/webhooks/{source}", receiver(source)) for source in SOURCES]
+    return [
+        Operation("POST", f"/webhooks/{source}", receive, f"{source.capitalize()} webhook destination",
+                  "Webhook destinations", auth=auth, body=TypedSegmentMessage, body_limit=MAX_MESSAGE_BYTES,
+                  response=SegmentAccepted, errors=(400, 401, 413, 429, 503), family="segment")
+        for source in SOURCES
+    ]

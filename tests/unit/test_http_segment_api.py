@@ -153,7 +153,7 @@ async def test_a_webhook_event_of_unknown_type_is_400(client):
 async def test_a_body_not_in_its_declared_content_encoding_is_400(client, published):
     response = await client.post("/v1/track", data=b'{"userId": "a", "event": "E"}', headers={**AUTH, "Content-Encoding": "gzip"})
     assert response.status == 400
-    assert "the message is not valid gzip" in (await response.json())["error"]
+    assert "not valid gzip" in (await response.json())["error"]
 
 
 async def test_a_deflate_body_is_accepted(client, published):

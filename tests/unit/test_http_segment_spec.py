@@ -6,7 +6,13 @@ import pytest
 
 from schemas.inputs import Identify, MergeInto, Track
 from streams.http.errors import ApiError
-from streams.http.segment_spec import batch_inputs, event_time, message_inputs
+from schemas.segment_messages import SegmentMessage
+from streams.http.segment_spec import batch_inputs, message_inputs
+from streams.http.segment_spec import event_time as event_time_of
+
+
+def event_time(message, now):
+    return event_time_of(SegmentMessage.model_validate(message), now)
 
 NOW = 1_700_000_100.0
 
@@ -125,13 +131,20 @@ def test_a_bad_message_in_a_batch_names_its_index():
 
 
 def test_a_batch_message_of_unknown_type_is_refused():
-    with pytest.raises(ApiError, match=r"batch\[0\]: `type` must be one of"):
+    with pytest.raises(ApiError, match=r"`batch\[0\].type` must be one of"):
         batch_inputs({"batch": [{"type": "boom", "userId": "a"}]}, NOW)
 
 
 def test_a_batch_body_needs_a_batch_array():
-    with pytest.raises(ApiError, match="`batch` array"):
+    with pytest.raises(ApiError, match="`batch` must be an array"):
         batch_inputs({"batch": {}}, NOW)
+
+
+@pytest.mark.parametrize("address", ["a@x.test, b@y.test", '"A" <a@x.test>', "g: a@x.test;", "nobody"])
+def test_an_identify_with_anything_but_one_bare_email_is_refused(address):
+    with pytest.raises(ApiError, match="`traits.email` must be one email address") as caught:
+        message_inputs("identify", {"userId": "ana", "traits": {"email": address}}, NOW)
+    assert caught.value.status == 400
 
 
 def test_identify_reads_rudderstacks_context_traits_under_the_root_traits():

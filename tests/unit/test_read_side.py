@@ -6,7 +6,6 @@ import base64
 from pathlib import Path
 
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from schemas.inputs import Input, SegmentMembership
@@ -14,10 +13,12 @@ from schemas.read_side import ActivityEntry, CatalogRow, group_catalog
 from streams.cli.activity import activity_line
 from streams.cli.events import catalog_rows
 from streams.cli.tables import format_table, iso
-from streams.http.errors import ApiError, api_errors
+from schemas.track_api import SegmentIdsBody
+from streams.http.errors import ApiError
 from streams.http.manual_segments_api import membership_inputs
-from streams.http.read_api import read_api_routes
-from streams.http.server import create_app
+from streams.http.read_api import read_api_operations
+from streams.http.server import create_app, operations_app
+from streams.http.validation import parse_model
 from streams.settings import Settings
 
 AUTH = {"Authorization": "Basic " + base64.b64encode(b"site:key").decode()}
@@ -67,7 +68,7 @@ def test_an_activity_line_shows_id_time_person_kind_and_what_changed() -> None:
 
 
 def test_add_customers_makes_one_membership_input_per_distinct_id() -> None:
-    inputs = membership_inputs("vip", {"ids": ["ana", 42, "ana"]}, member=True, now=T0)
+    inputs = membership_inputs("vip", parse_model(SegmentIdsBody, {"ids": ["ana", 42, "ana"]}), member=True, now=T0)
     assert inputs == [
         SegmentMembership(person="ana", at=T0, segment="vip", member=True),
         SegmentMembership(person="42", at=T0, segment="vip", member=True),
@@ -77,17 +78,17 @@ def test_add_customers_makes_one_membership_input_per_distinct_id() -> None:
 @pytest.mark.parametrize(
     ("body", "fragment"),
     [
-        ({}, "a non-empty list of customer ids"),
-        ({"ids": []}, "a non-empty list of customer ids"),
-        ({"ids": "ana"}, "a non-empty list of customer ids"),
-        ({"ids": [True]}, "every id must be a string or a number"),
-        ({"ids": [""]}, "is empty"),
-        ({"ids": ["x"] * 1001}, "at most 1000 ids"),
+        ({}, "`ids` is required"),
+        ({"ids": []}, "`ids` must not be empty"),
+        ({"ids": "ana"}, "`ids` must be an array"),
+        ({"ids": [True]}, "`ids[0]` must be a string"),
+        ({"ids": [""]}, "`ids[0]` must not be blank"),
+        ({"ids": ["x"] * 1001}, "`ids` must have at most 1000 items"),
     ],
 )
 def test_a_bad_membership_body_is_a_400_saying_what_to_send(body, fragment) -> None:
     with pytest.raises(ApiError) as error:
-        membership_inputs("vip", body, member=False, now=T0)
+        parse_model(SegmentIdsBody, body)
     assert error.value.status == 400 and fragment in error.value.message
 
 
@@ -137,33 +138,44 @@ async def test_only_ids_identify_people(project: Path) -> None:
     assert status == 400 and "by `id` only" in body["meta"]["error"]
 
 
+READ_SETTINGS = Settings(site_id="site", api_key="key", read_api_key="read-key-0123")
+READ = {"Authorization": "Bearer read-key-0123"}
+
+
 async def read_client(pool: object = None) -> TestClient:
     async def factory():
         return pool
 
-    app = web.Application(middlewares=[api_errors])
-    app.add_routes(read_api_routes(Settings(site_id="site", api_key="key"), pool_factory=factory))
+    app = operations_app(read_api_operations(READ_SETTINGS, pool_factory=factory), READ_SETTINGS)
     return TestClient(TestServer(app))
 
 
-async def test_the_read_side_needs_the_track_api_credentials() -> None:
+async def test_the_read_side_needs_the_read_key() -> None:
     async with await read_client() as client:
         response = await client.get("/api/v1/activity")
         assert response.status == 401
-        assert "site_id:api_key" in (await response.json())["meta"]["error"]
+        assert "NUDGE_READ_API_KEY" in (await response.json())["meta"]["error"]
+
+
+async def test_the_track_api_key_does_not_open_the_read_side() -> None:
+    async with await read_client() as client:
+        response = await client.get("/api/v1/activity", headers=AUTH)
+        assert response.status == 401
 
 
 @pytest.mark.parametrize(
     ("query", "fragment"),
     [
-        ("limit=0", "`limit` must be between 1 and 1000, got 0"),
-        ("limit=5000", "`limit` must be between 1 and 1000"),
-        ("limit=ten", "`limit` must be an integer"),
-        ("before=-3", "`before` must be between 1"),
+        ("limit=0", "`query.limit` must be at least 1"),
+        ("limit=5000", "`query.limit` must be at most 1000"),
+        ("limit=ten", "`query.limit` must be an integer"),
+        ("before=-3", "`query.before` must be at least 1"),
+        ("kind=%00", "`query.kind` contains a NUL character"),
+        ("limit=1&limit=2", "`query.limit` is given more than once"),
     ],
 )
 async def test_query_parameters_out_of_range_are_a_400_naming_them(query: str, fragment: str) -> None:
     async with await read_client() as client:
-        response = await client.get(f"/api/v1/activity?{query}", headers=AUTH)
+        response = await client.get(f"/api/v1/activity?{query}", headers=READ)
         assert response.status == 400
         assert fragment in (await response.json())["meta"]["error"]

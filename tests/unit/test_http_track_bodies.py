@@ -1,20 +1,24 @@
-"""Track API bodies are checked against Customer.io's limits before anything is published."""
+"""Track API bodies are checked against their models and Customer.io's limits before anything is published."""
 
 import base64
 
 import pytest
 
 from schemas.inputs import Devices, Identify, MergeInto, Unsubscribe
-from streams.http.track_api import (
-    ApiError,
-    anonymous_track_input,
-    check_basic_auth,
-    device_input,
-    identify_input,
-    identify_inputs,
-    merge_input,
-    track_input,
-)
+from schemas.track_api import AnonymousTrackBody, DeviceBody, IdentifyBody, MergeBody, TrackBody
+from streams.http.auth import check_basic_auth
+from streams.http.errors import ApiError
+from streams.http.track_api import anonymous_track_input, device_input, identify_inputs, merge_input
+from streams.http.track_api import track_input as track_from_model
+from streams.http.validation import parse_model
+
+
+def track_input(person, body, now):
+    return track_from_model(person, parse_model(TrackBody, body), now)
+
+
+def identify_input(person, body, now):
+    return identify_inputs(person, parse_model(IdentifyBody, body), now)[0]
 
 
 def basic(user: str, password: str) -> str:
@@ -49,16 +53,17 @@ def test_track_keeps_the_type(kind):
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        ({}, "event name must not be blank"),
-        ({"name": ""}, "event name must not be blank"),
+        ({}, "`name` is required"),
+        ({"name": ""}, "`name` must not be empty"),
+        ({"name": "  "}, "`name` must not be blank"),
         ({"name": "x" * 101}, "cannot be longer than 100 bytes"),
         ({"name": "é" * 51}, "cannot be longer than 100 bytes"),
-        ({"name": "a", "data": [1]}, "event data must be a hash"),
+        ({"name": "a", "data": [1]}, "`data` must be an object"),
         ({"name": "a", "data": {"blob": "x" * 100_001}}, "event data cannot be longer than 100000 bytes"),
-        ({"name": "a", "timestamp": "yesterday"}, "Unix seconds"),
-        ({"name": "a", "timestamp": True}, "Unix seconds"),
-        ({"name": "a", "timestamp": 1e15}, "Unix seconds"),
-        ({"name": "a", "type": "click"}, "event, page, screen"),
+        ({"name": "a", "timestamp": "yesterday"}, "`timestamp` must be Unix seconds"),
+        ({"name": "a", "timestamp": True}, "`timestamp` must be Unix seconds"),
+        ({"name": "a", "timestamp": 1e15}, "`timestamp` must be Unix seconds"),
+        ({"name": "a", "type": "click"}, "`type` must be one of event, page or screen"),
         ({"name": "a", "id": 7}, "`id` must be a string"),
     ],
 )
@@ -106,7 +111,7 @@ def test_identify_keeps_created_at_as_an_attribute():
 
 
 def test_identify_with_unsubscribed_also_yields_an_unsubscribe():
-    inputs = identify_inputs("ana", {"unsubscribed": True}, now=2.0)
+    inputs = identify_inputs("ana", parse_model(IdentifyBody, {"unsubscribed": True}), now=2.0)
     assert inputs == [
         Identify(person="ana", at=2.0, attributes={"unsubscribed": True}),
         Unsubscribe(person="ana", at=2.0, unsubscribed=True),
@@ -114,7 +119,7 @@ def test_identify_with_unsubscribed_also_yields_an_unsubscribe():
 
 
 def test_identify_with_unsubscribed_false_resubscribes():
-    inputs = identify_inputs("ana", {"unsubscribed": False}, now=2.0)
+    inputs = identify_inputs("ana", parse_model(IdentifyBody, {"unsubscribed": False}), now=2.0)
     assert inputs[1] == Unsubscribe(person="ana", at=2.0, unsubscribed=False)
 
 
@@ -122,32 +127,33 @@ def test_identify_with_unsubscribed_false_resubscribes():
     ("body", "message"),
     [
         ({"_update": "yes"}, "`_update` must be true or false"),
-        ({"created_at": "last week"}, "`created_at` must be a Unix timestamp"),
+        ({"created_at": "last week"}, "`created_at` must be Unix seconds"),
         ({"email": 5}, "`email` must be a string"),
         ({"unsubscribed": "true"}, "`unsubscribed` must be true or false"),
-        ({"anonymous_id": 12}, "`anonymous_id` must be a non-empty string"),
+        ({"anonymous_id": 12}, "`anonymous_id` must be a string"),
     ],
 )
 def test_bad_identify_bodies_are_400_with_the_reason(body, message):
     with pytest.raises(ApiError, match=message) as caught:
-        identify_inputs("ana", body, now=1.0)
+        parse_model(IdentifyBody, body)
     assert caught.value.status == 400
 
 
 def test_an_anonymous_event_belongs_to_the_anonymous_person():
-    item = anonymous_track_input({"name": "viewed", "anonymous_id": "cookie-1", "data": {"x": 1}}, now=3.0)
+    body = parse_model(AnonymousTrackBody, {"name": "viewed", "anonymous_id": "cookie-1", "data": {"x": 1}})
+    item = anonymous_track_input(body, now=3.0)
     assert (item.person, item.name, item.data) == ("anon:cookie-1", "viewed", {"x": 1})
 
 
 def test_an_anonymous_event_without_anonymous_id_is_refused():
-    with pytest.raises(ApiError, match="anonymous_id is required") as caught:
-        anonymous_track_input({"name": "viewed"}, now=3.0)
+    with pytest.raises(ApiError, match="`anonymous_id` is required") as caught:
+        parse_model(AnonymousTrackBody, {"name": "viewed"})
     assert caught.value.status == 400
 
 
 def test_a_device_body_becomes_an_add_devices_input():
     body = {"device": {"id": "tok-1", "platform": "ios", "last_used": 1700000000, "app_version": "2.1"}}
-    assert device_input("ana", body, now=4.0) == Devices(
+    assert device_input("ana", parse_model(DeviceBody, body), now=4.0) == Devices(
         person="ana", at=4.0, action="add", device_id="tok-1", platform="ios",
         last_used=1700000000.0, attributes={"app_version": "2.1"},
     )
@@ -156,19 +162,19 @@ def test_a_device_body_becomes_an_add_devices_input():
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        ({}, "needs a `device` object"),
-        ({"device": {"platform": "ios"}}, "device id must be a non-empty string"),
-        ({"device": {"id": "t", "platform": "windows"}}, "ios, android"),
-        ({"device": {"id": "t", "platform": "ios", "last_used": "now"}}, "last_used"),
+        ({}, "`device` is required"),
+        ({"device": {"platform": "ios"}}, "`device.id` is required"),
+        ({"device": {"id": "t", "platform": "windows"}}, "`device.platform` must be one of ios or android"),
+        ({"device": {"id": "t", "platform": "ios", "last_used": "now"}}, "`device.last_used` must be Unix seconds"),
     ],
 )
 def test_bad_device_bodies_are_400(body, message):
     with pytest.raises(ApiError, match=message):
-        device_input("ana", body, now=1.0)
+        parse_model(DeviceBody, body)
 
 
 def test_merge_customers_merges_the_secondary_into_the_primary():
-    item = merge_input({"primary": {"id": "ana"}, "secondary": {"id": "ana-dup"}}, now=5.0)
+    item = merge_input(parse_model(MergeBody, {"primary": {"id": "ana"}, "secondary": {"id": "ana-dup"}}), now=5.0)
     assert item == MergeInto(person="ana-dup", at=5.0, into="ana")
 
 
@@ -177,11 +183,11 @@ def test_merge_customers_merges_the_secondary_into_the_primary():
     [
         ({"primary": {"email": "a@example.com"}, "secondary": {"id": "b"}}, "Nudge identifies people by `id` only"),
         ({"primary": {"id": "a"}, "secondary": {"cio_id": "f00"}}, "Nudge identifies people by `id` only"),
-        ({"primary": {"id": "a"}}, "`secondary` must be an object"),
+        ({"primary": {"id": "a"}}, "`secondary` is required"),
         ({"primary": {"id": "a"}, "secondary": {"id": "a"}}, "the same person"),
-        ({"primary": {"phone": "1"}, "secondary": {"id": "a"}}, "must be `id`"),
+        ({"primary": {"phone": "1"}, "secondary": {"id": "a"}}, "`primary.id` is required"),
     ],
 )
 def test_bad_merges_are_400_with_the_reason(body, message):
     with pytest.raises(ApiError, match=message):
-        merge_input(body, now=1.0)
+        parse_model(MergeBody, body)

@@ -8,20 +8,21 @@ from urllib.parse import quote
 
 import asyncpg
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from agents.sender import outbox, preferences, suppression
 from agents.sender.links import message_links
 from schemas.commands import SendEmail
 from schemas.inputs import Delivery, Unsubscribe
-from streams.http.email_links import PIXEL_GIF, email_link_routes
-from streams.http.errors import api_errors
-from streams.http.server import create_app
+from streams.http.email_links import PIXEL_GIF, email_link_operations
+from streams.http.server import create_app, operations_app
 from streams.settings import Settings
 
-SETTINGS = Settings(public_url="http://nudge.test", secret_key="k", site_id="site", api_key="key")
-AUTH = {"Authorization": "Basic " + base64.b64encode(b"site:key").decode()}
+SETTINGS = Settings(public_url="http://nudge.test", secret_key="k", site_id="site", api_key="key",
+                    read_api_key="read-key-0123", send_api_key="send-key-0123")
+READ = {"Authorization": "Bearer read-key-0123"}
+SEND = {"Authorization": "Bearer send-key-0123"}
+TRACK = {"Authorization": "Basic " + base64.b64encode(b"site:key").decode()}
 
 
 class Published(list):
@@ -37,9 +38,8 @@ async def client(db_pool: asyncpg.Pool):
     async def pool() -> asyncpg.Pool:
         return db_pool
 
-    app = web.Application(middlewares=[api_errors])
-    app.add_routes(email_link_routes(SETTINGS, published, pool_factory=pool,
-                                     topics=lambda: ["newsletter", "product"]))
+    app = operations_app(email_link_operations(SETTINGS, published, pool_factory=pool,
+                                               topics=lambda: ["newsletter", "product"]), SETTINGS)
     async with TestClient(TestServer(app)) as http:
         http.published = published  # type: ignore[attr-defined]
         yield http
@@ -133,29 +133,45 @@ async def test_a_click_link_cannot_become_an_open_redirect(client):
     assert client.published == []
 
 
-async def test_message_api_shows_status_and_timeline_behind_basic_auth(client, db_pool):
+async def test_message_api_shows_status_and_timeline_behind_the_read_key(client, db_pool):
     command = SendEmail(message_id="m9", person="ana", to="ana@example.com", template="welcome",
                         decided_at=1.0)
     await outbox.insert_sends(db_pool, [command])
     await client.get(path(links("m9").open_pixel))
     assert (await client.get("/api/v1/messages/m9")).status == 401
-    response = await client.get("/api/v1/messages/m9", headers=AUTH)
+    assert (await client.get("/api/v1/messages/m9", headers=TRACK)).status == 401
+    assert (await client.get("/api/v1/messages/m9", headers=SEND)).status == 401
+    response = await client.get("/api/v1/messages/m9", headers=READ)
     body = await response.json()
     assert (body["status"], body["opened"], body["clicked"]) == ("queued", True, False)
     assert [e["status"] for e in body["timeline"]] == ["queued", "opened"]
-    assert (await client.get("/api/v1/messages/nope", headers=AUTH)).status == 404
+    assert (await client.get("/api/v1/messages/nope", headers=READ)).status == 404
 
 
 async def test_suppression_api_adds_lists_and_removes(client, db_pool):
     assert (await client.put("/api/v1/suppressions/Bob@x.test")).status == 401
+    assert (await client.put("/api/v1/suppressions/Bob@x.test", headers=READ)).status == 401
     added = await client.put("/api/v1/suppressions/Bob@x.test", json={"reason": "complaint"},
-                             headers=AUTH)
+                             headers=SEND)
     assert (await added.json()) == {"address": "bob@x.test", "added": True}
-    listed = await (await client.get("/api/v1/suppressions", headers=AUTH)).json()
+    listed = await (await client.get("/api/v1/suppressions", headers=READ)).json()
     assert [(s["address"], s["reason"]) for s in listed["suppressions"]] == [("bob@x.test", "complaint")]
-    assert (await client.delete("/api/v1/suppressions/bob@x.test", headers=AUTH)).status == 200
+    assert (await client.delete("/api/v1/suppressions/bob@x.test", headers=SEND)).status == 200
     assert await suppression.suppression_of(db_pool, "bob@x.test") is None
-    assert (await client.delete("/api/v1/suppressions/bob@x.test", headers=AUTH)).status == 404
+    assert (await client.delete("/api/v1/suppressions/bob@x.test", headers=SEND)).status == 404
+
+
+@pytest.mark.parametrize("address", ["a@x.test,b@x.test", "nobody", "a%00b@x.test"])
+async def test_suppressing_anything_but_one_address_is_a_400(client, address):
+    response = await client.put(f"/api/v1/suppressions/{address}", json={}, headers=SEND)
+    assert response.status == 400
+
+
+@pytest.mark.parametrize("raw", [r'{"reason": "a\u0000b"}', r'{"reason": "\ud800"}', '{"reason": {}}', '{"detail": [1]}'])
+async def test_an_unstorable_or_mistyped_suppression_reason_is_a_400(client, raw):
+    response = await client.put("/api/v1/suppressions/ok@x.test", data=raw,
+                                headers={**SEND, "Content-Type": "application/json"})
+    assert response.status == 400, await response.text()
 
 
 def test_create_app_serves_the_email_links_and_transactional_api():

@@ -28,7 +28,7 @@ def nudge(start_nudge):
 
 
 def get(nudge, path: str):
-    status, body = nudge.request("GET", path)
+    status, body = nudge.request("GET", path, key="read")
     assert status == 200, body
     return body
 
@@ -91,7 +91,7 @@ def test_inputs_over_http_show_in_the_activity_log_the_catalog_the_profile_and_t
     [step] = welcome["steps"]
     assert (step["template"], step["total"], step["sent"], step["failed"]) == ("welcome", 1, 1, 0)
 
-    assert nudge.request("GET", "/api/v1/customers/nobody/profile")[0] == 404
+    assert nudge.request("GET", "/api/v1/customers/nobody/profile", key="read")[0] == 404
 
 
 def test_manual_segment_membership_changes_over_http_as_nudge_activity_follow_shows(nudge, inbox, tmp_path):
@@ -124,11 +124,11 @@ def test_manual_segment_membership_changes_over_http_as_nudge_activity_follow_sh
     wait_for(lambda: members() == ["bo"], 30, what="ana to leave vip")
     assert nudge.request("POST", "/api/v1/segments/pro/add_customers", {"ids": ["ana"]})[0] == 400
 
-    assert nudge.request("POST", "/api/v1/broadcasts", {"campaign": "welcome", "segment": "vip", "dry_run": True}) == (
+    assert nudge.request("POST", "/api/v1/broadcasts", {"campaign": "welcome", "segment": "vip", "dry_run": True}, key="send") == (
         200, {"dry_run": True, "members": 1},
     )
-    status, started = nudge.request("POST", "/api/v1/broadcasts", {"campaign": "welcome", "segment": "vip"})
+    status, started = nudge.request("POST", "/api/v1/broadcasts", {"campaign": "welcome", "segment": "vip"}, key="send")
     assert (status, started["members"]) == (202, 1)
     wait_for(lambda: get(nudge, f"/api/v1/broadcasts/{started['id']}")["done"], 30, what="the broadcast to finish")
     wait_for(lambda: [m.rcpt_tos for m in inbox.received] == [["bo@example.com"]], 30, what="the broadcast email to bo")
-    assert nudge.request("GET", "/api/v1/broadcasts/b-nope")[0] == 404
+    assert nudge.request("GET", "/api/v1/broadcasts/b-nope", key="read")[0] == 404

@@ -8,19 +8,20 @@ from typing import Callable
 
 import asyncpg
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from agents.sender import outbox
 from agents.sender.delivery import deliver_due
 from agents.sender.smtp import SmtpSender
 from schemas.templates import EmailTemplate
-from streams.http.transactional_api import transactional_routes
+from streams.http.server import operations_app
+from streams.http.transactional_api import transactional_operations
 from streams.settings import Settings, SmtpRelay
 
 SETTINGS = Settings(public_url="http://nudge.test", secret_key="k", site_id="site",
-                    api_key="key", mail_from="Shop <shop@nudge.test>")
-BEARER = {"Authorization": "Bearer key"}
+                    api_key="key", send_api_key="send-key-0123", read_api_key="read-key-0123",
+                    mail_from="Shop <shop@nudge.test>")
+BEARER = {"Authorization": "Bearer send-key-0123"}
 TEMPLATES = {
     "receipt": EmailTemplate(
         id="receipt", subject="Receipt {{ event.order_id }}",
@@ -43,9 +44,8 @@ async def client(db_pool: asyncpg.Pool):
     async def pool() -> asyncpg.Pool:
         return db_pool
 
-    app = web.Application()
-    app.add_routes(transactional_routes(SETTINGS, pool_factory=pool, templates=lambda: TEMPLATES,
-                                        clock=lambda: 1_700_000_000.0))
+    app = operations_app(transactional_operations(SETTINGS, pool_factory=pool, templates=lambda: TEMPLATES,
+                                                  clock=lambda: 1_700_000_000.0), SETTINGS)
     async with TestClient(TestServer(app)) as http:
         yield http
 
@@ -132,10 +132,18 @@ async def test_transactional_sends_ignore_topic_unsubscribes(client, db_pool, se
     ({"to": "a@x.test", "identifiers": {"id": "a"}}, 400, "transactional_message_id"),
     ({"transactional_message_id": "nope", "to": "a@x.test", "identifiers": {"id": "a"}}, 404,
      "no template 'nope'"),
-    ({"transactional_message_id": "receipt", "to": "a@x.test"}, 400, "identifiers"),
+    ({"transactional_message_id": "receipt", "to": "a@x.test"}, 400, "`identifiers` is required"),
     ({"transactional_message_id": "receipt", "identifiers": {"id": "zed"}}, 400, "`to` is required"),
     ({"transactional_message_id": "receipt", "to": "a@x.test\r\nBcc: v@x.test",
-      "identifiers": {"id": "a"}}, 400, "one line"),
+      "identifiers": {"id": "a"}}, 400, "`to` must be one email address"),
+    ({"transactional_message_id": "receipt", "to": "a@x.test, v@evil.test",
+      "identifiers": {"id": "a"}}, 400, "`to` must be one email address"),
+    ({"transactional_message_id": "receipt", "to": '"A" <a@x.test>',
+      "identifiers": {"id": "a"}}, 400, "`to` must be one email address"),
+    ({"transactional_message_id": "receipt", "to": "a@x.test", "subject": "Hi\nBcc: v@x.test",
+      "identifiers": {"id": "a"}}, 400, "`subject` must be one line"),
+    ({"transactional_message_id": "a\u0000b", "to": "a@x.test", "identifiers": {"id": "a"}}, 400,
+     "NUL character"),
 ])
 async def test_bad_requests_name_the_problem(client, body, status, needle):
     response = await client.post("/v1/send/email", headers=BEARER, json=body)
@@ -143,8 +151,11 @@ async def test_bad_requests_name_the_problem(client, body, status, needle):
     assert needle in (await response.json())["meta"]["error"]
 
 
-async def test_credentials_are_required(client):
+async def test_the_send_key_is_required(client):
     assert (await client.post("/v1/send/email", json={})).status == 401
-    basic = {"Authorization": "Basic " + base64.b64encode(b"site:key").decode()}
+    for other in ("Bearer key", "Bearer read-key-0123",
+                  "Basic " + base64.b64encode(b"site:key").decode()):
+        assert (await client.post("/v1/send/email", headers={"Authorization": other}, json={})).status == 401
+    basic = {"Authorization": "Basic " + base64.b64encode(b"site:send-key-0123").decode()}
     response = await client.post("/v1/send/email", headers=basic, json={})
     assert response.status == 400

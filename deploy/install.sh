@@ -34,10 +34,12 @@ $java_ok || missing+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || missing+=(maven)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
 command -v python3.11 >/dev/null || missing+=(python3.11 python3.11-venv)
+# The client tests drive the official Node clients (package.json).
+command -v npm >/dev/null || missing+=(nodejs npm)
 if command -v python3.11 >/dev/null && ! python3.11 -c 'import ensurepip, venv' 2>/dev/null; then
     missing+=(python3.11-venv)
 fi
-# The console's browser tests drive Debian's Chromium through Playwright (pinned in
+# The console's browser tests and analytics.js's drive Debian's Chromium through Playwright (pinned in
 # requirements.lock); Playwright's own browser download is never used.
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 
@@ -50,7 +52,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     mkdir -p "$(dirname "$record")"
     printf '%s\n' "${missing[@]}" >> "$record"
 else
-    say "system packages present (java 17+, maven, postgresql, python3.11, chromium)"
+    say "system packages present (java 17+, maven, postgresql, python3.11, node, chromium)"
 fi
 
 # --- Python environment ----------------------------------------------------------------------
@@ -73,6 +75,16 @@ if [ ! -x .venv/bin/nudge ] || ! .venv/bin/python -c 'import streams.cli, deploy
     .venv/bin/pip install -q --disable-pip-version-check --no-deps -e '.[test]'
 else
     say "nudge already installed (editable)"
+fi
+
+# --- Node clients of the client tests (package.json, pinned by package-lock.json) ------------
+lock_sum=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [ "$(cat node_modules/.nudge-lock 2>/dev/null)" != "$lock_sum" ]; then
+    say "npm ci (the official Node and browser clients the tests drive)"
+    npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+    echo "$lock_sum" > node_modules/.nudge-lock
+else
+    say "node_modules already installed"
 fi
 
 # --- Kafka's jars (Maven Central -> NUDGE_CACHE_DIR, default ~/.cache/nudge) -----------------

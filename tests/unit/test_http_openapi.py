@@ -25,6 +25,7 @@ class Nothing:
 
 
 OPERATIONS = api_operations(Settings(), Nothing())
+CONSOLE_OPERATOR_ROUTES = {("get", "/ready"), ("get", "/metrics")}
 DOCUMENT = openapi_document(OPERATIONS)
 
 
@@ -37,7 +38,8 @@ def app_routes() -> set[tuple[str, str]]:
         path = re.sub(r"\{(\w+)(:[^}]*)?\}", r"{\1}", route.resource.canonical)
         routes.add((route.method.lower(), path))
     # The web console's pages are for browsers (README, "The console"), not this API document.
-    return routes - console_routes()
+    # /ready and /metrics are the console's operator routes, registered beside the API.
+    return routes - console_routes() - CONSOLE_OPERATOR_ROUTES
 
 
 def documented() -> set[tuple[str, str]]:

@@ -73,7 +73,7 @@ def _ascii_domain(domain: str) -> str:
     try:
         ascii_domain = idna.encode(domain, uts46=True, transitional=False).decode("ascii").lower()
     except (idna.IDNAError, UnicodeError) as exc:
-        raise AddressError(f"the domain {domain!r} is not a valid (IDNA) domain name: {exc}") from exc
+        raise AddressError(f"the domain {domain[:60]!r} is not a valid (IDNA) domain name: {exc}") from exc
     if len(ascii_domain) > MAX_DOMAIN_BYTES:
         raise AddressError(f"the domain is longer than {MAX_DOMAIN_BYTES} bytes")
     labels = ascii_domain.split(".")
@@ -97,11 +97,11 @@ def parse_email(text: object) -> EmailAddress:
         raise AddressError("the address is empty")
     if any(ord(c) < 0x20 or ord(c) == 0x7F for c in text):
         raise AddressError("the address contains a control character (a line break, NUL or tab)")
-    if any(c.isspace() for c in text):
-        raise AddressError("the address contains whitespace: give one bare address like ana@example.com")
     for char, syntax in _SYNTAX_HINTS:
         if char in text:
             raise AddressError(f"only one bare address is accepted, not {syntax}")
+    if any(c.isspace() for c in text):
+        raise AddressError("the address contains whitespace: give one bare address like ana@example.com")
     if text.count("@") != 1:
         raise AddressError("an address has exactly one @" if "@" in text else "the address has no @")
     local, domain = text.split("@")

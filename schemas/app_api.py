@@ -21,13 +21,15 @@ MAX_SUPPRESSION_DETAIL_BYTES = 1000
 MAX_CURSOR = 2**63 - 1
 
 
-def _one_line(value: str) -> str:
-    if "\r" in value or "\n" in value:
+def _one_line(value: str | None) -> str | None:
+    if value is not None and ("\r" in value or "\n" in value):
         raise ValueError("must be one line")
     return value
 
 
-def _one_address(value: str) -> str:
+def _one_address(value: str | None) -> str | None:
+    if value is None:
+        return value
     try:
         parse_email(value)
     except AddressError as exc:

@@ -23,3 +23,11 @@ def settings(tmp_path) -> Settings:
         cors_origins="https://shop.example",
         **KEYS,
     )
+
+
+@pytest.fixture(scope="session")
+def local_stack() -> None:
+    """The local stack (Kafka, PostgreSQL, inbox), started if it is not running."""
+    from deploy.local import stack
+
+    stack.up()

@@ -79,8 +79,3 @@ def parse_json_object(raw: bytes, what: str = "the request body") -> dict[str, A
     if not isinstance(data, dict):
         raise ApiError(400, f"{what} must be a JSON object")
     return data
-
-
-async def read_json_object(request: web.Request, limit: int) -> dict[str, Any]:
-    """The request body, at most `limit` bytes, as a JSON object (empty body: `{}`)."""
-    return parse_json_object(await read_bounded(request, limit))

@@ -81,13 +81,17 @@ def first_field(errors: list[ErrorDetails], where: str = "") -> str:
     return join_path([*([where] if where else []), *loc])
 
 
+def _refused(exc: ValidationError, where: str) -> ApiError:
+    errors = exc.errors(include_url=False)
+    return ApiError(400, describe(errors, where), field=first_field(errors, where))
+
+
 def parse_model(model: type[M], data: Any, *, where: str = "") -> M:
     """`data` as `model`, or a 400 ApiError naming every bad field (prefixed with `where`)."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        errors = exc.errors(include_url=False)
-        raise ApiError(400, describe(errors, where), field=first_field(errors, where)) from exc
+        raise _refused(exc, where) from exc
 
 
 def parse_as(adapter: TypeAdapter[Any], data: Any, *, where: str = "") -> Any:
@@ -95,5 +99,4 @@ def parse_as(adapter: TypeAdapter[Any], data: Any, *, where: str = "") -> Any:
     try:
         return adapter.validate_python(data)
     except ValidationError as exc:
-        errors = exc.errors(include_url=False)
-        raise ApiError(400, describe(errors, where), field=first_field(errors, where)) from exc
+        raise _refused(exc, where) from exc

@@ -294,6 +294,21 @@ class FaultDeployment:
 
         return run_sync(query())
 
+    def activity(self, person: str) -> list[str]:
+        """A person's activity log, oldest first, one `kind: summary` line each (diagnostics)."""
+
+        async def query() -> list[str]:
+            conn = await connect(self.database_url, self.app_id)
+            try:
+                rows = await conn.fetch(
+                    "SELECT kind, summary FROM activity WHERE person = $1 ORDER BY at, id", person
+                )
+            finally:
+                await conn.close()
+            return [f"{r['kind']}: {r['summary']}" for r in rows]
+
+        return run_sync(query())
+
     def outbox(self) -> tuple[dict[tuple[str, str], tuple[str, str]], dict[str, list[float]]]:
         """(person, template) -> (status, last error) of every outbox row, and each message's
         claim times."""
@@ -356,6 +371,10 @@ class FaultDeployment:
             if lost:
                 notes = (*notes, f"{template} lost for: {', '.join(lost[:10])}"
                          + (" ..." if len(lost) > 10 else ""))
+            # What the engine recorded for the first two that were never even decided.
+            for person in [p for p in lost if (p, template) not in rows][:2]:
+                notes = (*notes, f"activity of {person} (no {template} row): "
+                         + (" | ".join(self.activity(person)) or "none"))
             notes = (*notes, *(f"{template} rows' last error ({n}x): {e}" for e, n in errors.items()))
         duplicate_metric = self.duplicate_metric()
         missing = sorted(set(accepted) - set(people))

@@ -13,7 +13,7 @@ from deploy.local.fault_counts import summary, violations
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
 
-@pytest.mark.fault_pending("issue 10 commit order: inputs answered 200 lost across the pause (lead)")
+@pytest.mark.fault_pending("a followup timer lost across the pause/rejoin rebalance, about 1 run in 5 (lead)")
 def test_a_worker_paused_past_its_session_and_resumed_sends_nothing_twice(
     deployment, sink, size, seed, record
 ):

@@ -8,9 +8,12 @@ co-partitioned with it: keyed by person id, same partition count.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import faust
+from faust.transport.drivers.aiokafka import Producer as AiokafkaProducer
 from faust.types import TopicT
 from faust.types.tables import TableT
 
@@ -23,6 +26,17 @@ ROCKSDB_OPTIONS = {
     "max_write_buffer_number": 2,
     "block_cache_size": 32 * 2**20,
 }
+
+
+class IdempotentProducer(AiokafkaProducer):
+    """Faust's producer with idempotence on (Faust turns it on only for exactly-once).
+
+    Relies on `faust.transport.drivers.aiokafka.Producer._settings_extra` returning the extra
+    aiokafka producer settings (faust-streaming 0.15.3).
+    """
+
+    def _settings_extra(self) -> Mapping[str, Any]:
+        return {**super()._settings_extra(), "enable_idempotence": True}
 
 
 @dataclass(frozen=True)
@@ -61,8 +75,9 @@ def build_app(settings: Settings) -> Runtime:
         # Namespaced by app id: two deployments sharing a data dir never open each other's state.
         datadir=str(settings.data_dir / settings.app_id),
         topic_partitions=settings.partitions,
-        topic_replication_factor=1,
-        table_standby_replicas=0,
+        topic_replication_factor=settings.replication_factor,
+        # A worker keeping a standby copy of a partition takes it over without restoring it.
+        table_standby_replicas=settings.standby_replicas,
         processing_guarantee="at_least_once",
         # Shutdown must not wait for buffers to drain: a replay after restart is harmless.
         stream_wait_empty=False,
@@ -85,8 +100,15 @@ def build_app(settings: Settings) -> Runtime:
         autodiscover=False,
     )
 
+    # Faust's own sends (wakes, outcomes, scans) are idempotent too: a retried send after a
+    # broker hiccup is never written twice.
+    app.producer = IdempotentProducer(app.transport, loop=app.loop, beacon=app.beacon)
+
     def topic(name: str, partitions: int) -> TopicT:
-        return app.topic(name, schema=raw_schema(), partitions=partitions)
+        return app.topic(
+            name, schema=raw_schema(), partitions=partitions,
+            replicas=settings.replication_factor, config=settings.topic_config,
+        )
 
     people = app.Table(
         "people",
@@ -97,6 +119,8 @@ def build_app(settings: Settings) -> Runtime:
         key_type=bytes,
         value_type=bytes,
         options=ROCKSDB_OPTIONS,
+        # Faust makes changelogs compacted (cleanup.policy=compact): one record per person kept.
+        extra_topic_configs=settings.topic_config,
     )
     return Runtime(
         settings=settings,

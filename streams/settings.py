@@ -116,6 +116,9 @@ class Settings(BaseModel):
     # seconds, whichever comes first; in between, inputs are applied to an in-memory cache.
     checkpoint_every: int = Field(default=1000, ge=1)
     checkpoint_seconds: float = Field(default=0.1, gt=0)
+    # Other workers keeping a warm copy of each people partition (Faust standby replicas): a
+    # worker taking over a partition it has a standby for serves within seconds.
+    standby_replicas: int = Field(default=0, ge=0)
     # --- delivery (agents/sender) ---
     # Keys the HMAC of unsubscribe, preferences, open and click links; set it in production,
     # and keep it: changing it breaks the links in every email already sent.

@@ -126,7 +126,13 @@ class FaultDeployment:
     """One Nudge deployment (API and workers) against Kafka, PostgreSQL and an `SmtpSink`."""
 
     def __init__(
-        self, root: Path, *, kafka_bootstrap: str, database_url: str, sink: SmtpSink
+        self,
+        root: Path,
+        *,
+        kafka_bootstrap: str,
+        database_url: str,
+        sink: SmtpSink,
+        extra_env: dict[str, str] | None = None,
     ) -> None:
         self.root = root
         self.sink = sink
@@ -140,6 +146,8 @@ class FaultDeployment:
             campaigns_dir=write_project(root / "project"),
             kafka_bootstrap=kafka_bootstrap,
         )
+        # NUDGE_* variables of a private Kafka cluster (replication), for instance.
+        self.env.update(extra_env or {})
         self.main = NudgeProcesses(self.env, root / "logs")
         self.others: list[NudgeProcesses] = []
         self._data_dirs = 0

@@ -118,12 +118,17 @@ def deployment(
     """Start a deployment on the shared Kafka and a fresh database (or the ones given)."""
     made: list[FaultDeployment] = []
 
-    def start(*, kafka_bootstrap: str | None = None, database_url: str | None = None) -> FaultDeployment:
+    def start(
+        *, kafka_cluster: "kafka.Cluster | None" = None, database_url: str | None = None  # noqa: F821
+    ) -> FaultDeployment:
+        from deploy.local.stack import kafka_environment
+
         nudge = FaultDeployment(
             tmp_path,
-            kafka_bootstrap=kafka_bootstrap or shared_kafka,
+            kafka_bootstrap=kafka_cluster.bootstrap if kafka_cluster else shared_kafka,
             database_url=database_url or shared_database,
             sink=sink,
+            extra_env=kafka_environment(kafka_cluster) if kafka_cluster else None,
         )
         made.append(nudge)
         return nudge.start()
@@ -133,17 +138,22 @@ def deployment(
         nudge.stop()
 
 
-def _free_port_pair() -> int:
-    """A port p with p and p + 1 free (a Kafka node's client and controller ports)."""
+def _free_ports(count: int) -> int:
+    """A port p with p .. p + count - 1 all free (a Kafka cluster's client and quorum ports)."""
     for _ in range(50):
         first = free_port()
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", first + 1))
-            except OSError:
-                continue
-        return first
-    raise RuntimeError("no two consecutive free ports on 127.0.0.1")
+        if all(_port_free(first + n) for n in range(1, count)):
+            return first
+    raise RuntimeError(f"no {count} consecutive free ports on 127.0.0.1")
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 @pytest.fixture
@@ -162,7 +172,8 @@ def private_kafka_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     from deploy.local import kafka
 
     home = tmp_path_factory.mktemp("private-kafka")
-    cluster = kafka.cluster(1, home=home / "kafka", first_port=_free_port_pair())
+    brokers = int(os.environ.get("NUDGE_FAULTS_BROKERS") or 1)
+    cluster = kafka.cluster(brokers, home=home / "kafka", first_port=_free_ports(2 * brokers))
     kafka.up(cluster)
     try:
         yield cluster

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
 from schemas.campaigns import Campaign, ComputedAttribute, SegmentDefinition
 from schemas.durations import Duration
@@ -52,6 +52,10 @@ class ScenarioInput(_Spec):
     bounced: str | None = None
     # With identify: the anonymous id this person's earlier events were tracked under.
     anonymous_id: str | None = None
+    # The same input `repeat` times, `every` apart (a busy person's hundreds of page views);
+    # `{i}` in `id` and in string `data` values becomes the repetition's number (0, 1, ...).
+    repeat: int = Field(default=1, ge=1, le=100_000)
+    every: Duration | None = None
 
     @model_validator(mode="after")
     def _one_kind(self) -> "ScenarioInput":
@@ -66,6 +70,22 @@ class ScenarioInput(_Spec):
     def kind(self) -> str:
         """Which kind of input this is."""
         return next(k for k in _KINDS if getattr(self, k) is not None)
+
+    def expanded(self) -> list["ScenarioInput"]:
+        """This input once per repetition, each at its own time."""
+        if self.repeat == 1:
+            return [self]
+        step = self.every or 0.0
+        return [
+            self.model_copy(update={
+                "at": self.at + i * step,
+                "repeat": 1,
+                "id": self.id.replace("{i}", str(i)) if self.id else None,
+                "data": {k: v.replace("{i}", str(i)) if isinstance(v, str) else v
+                         for k, v in self.data.items()},
+            })
+            for i in range(self.repeat)
+        ]
 
 
 class SendExpectation(_Spec):
@@ -182,6 +202,11 @@ class Scenario(_Spec):
                     "to run it against that folder's campaigns, segments and templates"
                 )
         return value
+
+    @field_validator("inputs", mode="after")
+    @classmethod
+    def _expand_repeats(cls, inputs: list[ScenarioInput]) -> list[ScenarioInput]:
+        return [one for item in inputs for one in item.expanded()]
 
     @property
     def start_unix(self) -> float:

@@ -22,10 +22,11 @@ import msgspec
 from agents.person.campaign_source import campaign_source
 from agents.person.checkpoint import CheckpointFailed, CheckpointWriter
 from agents.person.config import EngineConfig
-from agents.person.shell import PersonCache, ShellConfig
+from agents.person.shell import PersonCache, ShellConfig, Tally
 from agents.person.timer_index import TimerIndex
 from schemas.inputs import Input, Wake
 from schemas.wire import encode_envelope
+from streams import metrics
 from streams.app import Runtime
 from streams.partitioning import partition_for
 from streams.person_store import PersonStore
@@ -60,6 +61,7 @@ class PersonAgent:
                 engine=EngineConfig(history_limit=settings.history_limit),
                 erasure_salt=settings.secret_key.encode(),
             ),
+            clock=time.perf_counter,
         )
         self.writer = CheckpointWriter(
             settings.kafka_bootstrap,
@@ -114,6 +116,7 @@ class PersonAgent:
             for event in events:
                 event.ack()
             self.cache.evict(CACHE_PEOPLE)
+            _count(self.cache.tally.drain(), len(checkpoint.dead_letters), len(self.timer_index))
 
     async def on_revoked(self, revoked: set[Any]) -> None:
         """Before partitions move away: checkpoint, then forget their people."""
@@ -143,12 +146,29 @@ class PersonAgent:
         for person, timer_id, due in self.timer_index.pop_due(time.time()):
             wake = Wake(person=person, at=due, timer_id=timer_id, due=due)
             by_partition[partition_for(person, partitions)].append(wake)
+            metrics.TIMERS_FIRED.inc()
         for partition, wakes in by_partition.items():
             for start in range(0, len(wakes), WAKES_PER_ENVELOPE):
                 chunk = wakes[start : start + WAKES_PER_ENVELOPE]
                 await self.rt.input_topic.send(
                     key=chunk[0].person.encode(), value=encode_envelope(chunk), partition=partition
                 )
+
+
+def _count(tally: Tally, dead_letters: int, timers_pending: int) -> None:
+    """A checkpoint's figures into the worker's metrics (once per checkpoint, not per input)."""
+    for kind, n in tally.inputs.items():
+        metrics.INPUTS.labels(kind=kind).inc(n)
+    metrics.DECISIONS.labels(outcome="applied").inc(tally.applied)
+    if tally.failed:
+        metrics.DECISIONS.labels(outcome="failed").inc(tally.failed)
+    for kind, n in tally.commands.items():
+        metrics.COMMANDS.labels(kind=kind).inc(n)
+    for seconds in tally.decide_seconds:
+        metrics.DECIDE_SECONDS.observe(seconds)
+    if dead_letters:
+        metrics.DEAD_LETTERS.labels(stage="person").inc(dead_letters)
+    metrics.TIMERS_PENDING.set(timers_pending)
 
 
 def register(rt: Runtime) -> PersonAgent:

@@ -65,6 +65,23 @@ class DeadLetter:
 
 
 @dataclass
+class Tally:
+    """What the cache did since it was last drained: for the worker's metrics."""
+
+    inputs: dict[str, int] = field(default_factory=dict)
+    applied: int = 0
+    failed: int = 0
+    commands: dict[str, int] = field(default_factory=dict)
+    decide_seconds: list[float] = field(default_factory=list)
+
+    def drain(self) -> "Tally":
+        """These figures, and start counting afresh."""
+        out = Tally(self.inputs, self.applied, self.failed, self.commands, self.decide_seconds)
+        self.inputs, self.applied, self.failed, self.commands, self.decide_seconds = {}, 0, 0, {}, []
+        return out
+
+
+@dataclass
 class _Applied:
     input: Input
     data: dict[str, Any] | None
@@ -105,9 +122,16 @@ class PersonCache:
     a checkpoint until `evict` drops them, so people active across checkpoints decode once.
     """
 
-    def __init__(self, load: Load, config: ShellConfig = ShellConfig()) -> None:
+    def __init__(
+        self, load: Load, config: ShellConfig = ShellConfig(),
+        clock: Callable[[], float] | None = None,
+    ) -> None:
         self._load = load
         self.config = config
+        # A monotonic clock to time each decision with, for the operator's metrics (never
+        # read by a decision); None: not timed.
+        self._clock = clock
+        self.tally = Tally()
         self._people: dict[str, _Person] = {}
         self._dirty: dict[str, _Person] = {}
         self._dead_letters: list[DeadLetter] = []
@@ -161,6 +185,8 @@ class PersonCache:
         campaigns: CampaignSet,
     ) -> bool:
         """Apply one input at `position`; False when it was skipped (a replay, or late)."""
+        tally = self.tally
+        tally.inputs[item.kind] = tally.inputs.get(item.kind, 0) + 1
         entry = self._entry(partition, item.person)
         state = entry.state
         if state is not None and state.last_position is not None and tuple(state.last_position) >= position:
@@ -170,14 +196,21 @@ class PersonCache:
             return False
         now = decision_time(item.at, state.clock if state is not None else None, timestamp)
         applied = _Applied(item, data, now, position, [])
+        started = self._clock() if self._clock is not None else 0.0
         try:
             new_state = self._decide(entry.state, applied, campaigns)
         except Exception as exc:  # noqa: BLE001 - one bad input must never stop the agent
+            tally.failed += 1
             self._dead_letters.append(
                 DeadLetter(f"decide failed: {exc!r}", item.person.encode(), encode_input(item))
             )
             self._rebuild(item.person, entry, campaigns)
             return False
+        if self._clock is not None:
+            tally.decide_seconds.append(self._clock() - started)
+        tally.applied += 1
+        for command in applied.commands:
+            tally.commands[command.kind] = tally.commands.get(command.kind, 0) + 1
         entry.state = new_state
         entry.journal.append(applied)
         if isinstance(item, Delete):

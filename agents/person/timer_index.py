@@ -23,16 +23,19 @@ class TimerIndex:
         self._heap: list[tuple[float, str, str, float]] = []
         # The truth the heap is checked against: person -> {timer id: due}.
         self._by_person: dict[str, dict[str, float]] = {}
+        self._count = 0
 
     def __len__(self) -> int:
-        return sum(len(t) for t in self._by_person.values())
+        """Timers known (pending or fired and not yet reported gone)."""
+        return self._count
 
     def set_person(self, person: str, timers: Mapping[str, float]) -> None:
         """Replace what the index knows of a person's timers (empty: forget the person)."""
+        known = self._by_person.get(person, {})
+        self._count += len(timers) - len(known)
         if not timers:
             self._by_person.pop(person, None)
             return
-        known = self._by_person.get(person, {})
         for timer_id, due in timers.items():
             if known.get(timer_id) != due:
                 heapq.heappush(self._heap, (due, person, timer_id, due))
@@ -42,9 +45,11 @@ class TimerIndex:
         """Start over from the durable timers of the people now owned."""
         self._heap = []
         self._by_person = {}
+        self._count = 0
         for person, timers in people:
             if timers:
                 self._by_person[person] = dict(timers)
+                self._count += len(timers)
                 self._heap.extend((due, person, tid, due) for tid, due in timers.items())
         heapq.heapify(self._heap)
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
 from rocksdict import AccessType, Options, Rdict
 
-from deploy.local.runner import wait_for
+from deploy.local.runner import caught_up, wait_for
+from streams.database import connect
 
 pytestmark = pytest.mark.integration
 
@@ -36,6 +38,16 @@ def people_in(data_dir: Path) -> dict[bytes, bytes]:
     return found
 
 
+async def marker_delivered(nudge) -> bool:
+    conn = await connect(nudge.settings.database_url, nudge.settings.app_id)
+    try:
+        return bool(await conn.fetchval(
+            "SELECT count(*) FROM activity WHERE person = 'marker' AND kind = 'delivery'"
+        ))
+    finally:
+        await conn.close()
+
+
 def test_a_worker_restoring_from_the_changelog_alone_has_exactly_the_old_workers_state(start_nudge, inbox):
     nudge = start_nudge({"campaigns/welcome.yaml": WELCOME} | {f"templates/{k}.html": v for k, v in TEMPLATES.items()})
     for n in range(PEOPLE):
@@ -49,6 +61,10 @@ def test_a_worker_restoring_from_the_changelog_alone_has_exactly_the_old_workers
     assert nudge.request("PUT", "/api/v1/customers/marker", {"email": "m@example.com", "first_name": "M"})[0] == 200
     assert nudge.request("POST", "/api/v1/customers/marker/events", {"name": "signed_up"})[0] == 200
     wait_for(lambda: any(m.rcpt_tos == ["m@example.com"] for m in inbox.received), 60, what="the marker's welcome")
+    # Its delivery outcome comes back as an input; once applied and everything is committed,
+    # the worker holds every input there is.
+    wait_for(lambda: asyncio.run(marker_delivered(nudge)), 60, what="the marker's delivery outcome applied")
+    wait_for(lambda: asyncio.run(caught_up(nudge.settings, nudge.settings.input_topic)), 60, what="the inputs committed")
     nudge.stop()
     old_dir = Path(nudge.env["NUDGE_DATA_DIR"])
     before = people_in(old_dir)

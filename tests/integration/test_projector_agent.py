@@ -9,10 +9,9 @@ import json
 import time
 
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka import AIOKafkaConsumer
 
-from deploy.local.runner import NudgeProcesses
+from deploy.local.runner import NudgeProcesses, caught_up, committed_offsets, end_offsets
 from schemas.inputs import Identify
 from streams.database import connect
 from streams.http.publisher import InputPublisher
@@ -31,34 +30,6 @@ async def identify(settings: Settings, people: list[str], **attributes: str) -> 
         ])
     finally:
         await publisher.stop()
-
-
-async def end_offsets(settings: Settings, topic: str) -> dict[int, int]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-    await admin.start()
-    try:
-        [described] = await admin.describe_topics([topic])
-    finally:
-        await admin.close()
-    partitions = [TopicPartition(topic, p["partition"]) for p in described["partitions"]]
-    assert partitions, f"topic {topic} has no partitions"
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
-    await consumer.start()
-    try:
-        return {tp.partition: offset for tp, offset in (await consumer.end_offsets(partitions)).items()}
-    finally:
-        await consumer.stop()
-
-
-async def committed(settings: Settings, topic: str) -> dict[int, int]:
-    """What the worker's consumer group (its app id) has committed on `topic`."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-    await admin.start()
-    try:
-        offsets = await admin.list_consumer_group_offsets(settings.app_id)
-    finally:
-        await admin.close()
-    return {tp.partition: meta.offset for tp, meta in offsets.items() if tp.topic == topic and meta.offset >= 0}
 
 
 async def dead_letters(settings: Settings) -> list[dict]:
@@ -82,12 +53,8 @@ async def eventually(check, timeout: float, what: str) -> None:
         await asyncio.sleep(0.3)
 
 
-def caught_up(settings: Settings):
-    async def check() -> bool:
-        ends = await end_offsets(settings, settings.projections_topic)
-        done = await committed(settings, settings.projections_topic)
-        return all(done.get(p, 0) >= end for p, end in ends.items())
-    return check
+def caught_up_on_projections(settings: Settings):
+    return lambda: caught_up(settings, settings.projections_topic)
 
 
 async def test_offsets_move_only_after_postgresql_has_the_rows_and_a_kill_meanwhile_loses_nothing(start_nudge):
@@ -100,25 +67,25 @@ async def test_offsets_move_only_after_postgresql_has_the_rows_and_a_kill_meanwh
 
         await identify(settings, [f"p{i:02d}" for i in range(20)])
         await eventually(lambda: _equals(people, 20), 60, "the first 20 people")
-        await eventually(caught_up(settings), 30, "the projector to commit its offsets")
-        before = await committed(settings, settings.projections_topic)
+        await eventually(caught_up_on_projections(settings), 30, "the projector to commit its offsets")
+        before = await committed_offsets(settings.kafka_bootstrap, settings.app_id, settings.projections_topic)
 
         # PostgreSQL stops taking rows: the projector's transaction waits on the lock.
         lock = await connect(settings.database_url, settings.app_id)
         held = lock.transaction()
         await held.start()
         await lock.execute("LOCK TABLE people IN ACCESS EXCLUSIVE MODE")
-        projected = await end_offsets(settings, settings.projections_topic)
+        projected = await end_offsets(settings.kafka_bootstrap, settings.projections_topic)
         await identify(settings, [f"p{i:02d}" for i in range(20, 30)])
         await identify(settings, ["poison"], first_name="a\u0000b")
         await identify(settings, [f"p{i:02d}" for i in range(30, 40)])
 
         async def published() -> bool:
-            ends = await end_offsets(settings, settings.projections_topic)
+            ends = await end_offsets(settings.kafka_bootstrap, settings.projections_topic)
             return sum(ends.values()) >= sum(projected.values()) + 3
         await eventually(published, 60, "the person agent to project the new people")
         await asyncio.sleep(3.0)  # six commit intervals
-        assert await committed(settings, settings.projections_topic) == before
+        assert await committed_offsets(settings.kafka_bootstrap, settings.app_id, settings.projections_topic) == before
 
         await asyncio.to_thread(nudge.kill_worker)
         await asyncio.to_thread(nudge.start_worker)
@@ -126,7 +93,7 @@ async def test_offsets_move_only_after_postgresql_has_the_rows_and_a_kill_meanwh
         await lock.close()
 
         await eventually(lambda: _equals(people, 40), 60, "all 40 valid people")
-        await eventually(caught_up(settings), 30, "the projector to commit its offsets")
+        await eventually(caught_up_on_projections(settings), 30, "the projector to commit its offsets")
         assert await db.fetchval("SELECT count(*) FROM people WHERE person = 'poison'") == 0
         # Replayed after the kill, yet one activity line per identify.
         assert await db.fetchval("SELECT count(*) FROM activity WHERE person <> 'poison'") == 40

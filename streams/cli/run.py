@@ -18,7 +18,12 @@ def worker(loglevel: str) -> None:
     """Run a Faust worker: the person, sender, projector and broadcast agents, the delivery loop."""
     from streams.worker import run_worker
 
-    run_worker(Settings.from_env(), loglevel)
+    try:
+        settings = Settings.from_env()
+        require_secrets(settings, api=False)
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from exc
+    run_worker(settings, loglevel)
 
 
 @click.command()

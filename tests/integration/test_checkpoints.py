@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from rocksdict import AccessType, Options, Rdict
 
-from deploy.local.runner import caught_up, wait_for
+from deploy.local.runner import caught_up, delete_topics, wait_for
 from streams.database import connect
 
 pytestmark = pytest.mark.integration
@@ -77,3 +77,34 @@ def test_a_worker_restoring_from_the_changelog_alone_has_exactly_the_old_workers
              "Recovery complete" in (nudge.log_dir / "worker-2.log").read_text(), 60, what="the restore")
     nudge.stop()
     assert people_in(Path(nudge.env["NUDGE_DATA_DIR"])) == before
+
+
+def test_a_data_dir_ahead_of_its_changelog_is_rebuilt_instead_of_crashing_the_worker(start_nudge, inbox):
+    nudge = start_nudge({"campaigns/welcome.yaml": WELCOME} | {f"templates/{k}.html": v for k, v in TEMPLATES.items()})
+    for n in range(8):
+        assert nudge.request("PUT", f"/api/v1/customers/old{n}", {"email": f"old{n}@example.com", "first_name": "O"})[0] == 200
+        assert nudge.request("POST", f"/api/v1/customers/old{n}/events", {"name": "signed_up"})[0] == 200
+    wait_for(lambda: len(inbox.received) >= 8, 60, what="the first welcomes")
+    nudge.stop()
+    # The topics go (a reset cluster, or another deployment reusing the data dir); the data stays.
+    delete_topics(nudge.env["NUDGE_KAFKA_BOOTSTRAP"], nudge.env["NUDGE_APP_ID"])
+    wait_for(lambda: not asyncio.run(topics_left(nudge)), 30, what="the topics to be deleted")
+
+    nudge.start_api()
+    nudge.start_worker()
+    log = (nudge.log_dir / "worker-2.log").read_text()
+    assert "is rebuilt from the changelog" in log
+    assert nudge.request("PUT", "/api/v1/customers/new", {"email": "new@example.com", "first_name": "N"})[0] == 200
+    assert nudge.request("POST", "/api/v1/customers/new/events", {"name": "signed_up"})[0] == 200
+    wait_for(lambda: any(m.rcpt_tos == ["new@example.com"] for m in inbox.received), 60, what="a welcome after the reset")
+
+
+async def topics_left(nudge) -> list[str]:
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=nudge.env["NUDGE_KAFKA_BOOTSTRAP"])
+    await admin.start()
+    try:
+        return [t for t in await admin.list_topics() if t.startswith(nudge.env["NUDGE_APP_ID"] + "-")]
+    finally:
+        await admin.close()

@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 WAKES_PER_ENVELOPE = 500
 # People kept decoded across checkpoints (the busiest stay warm).
 CACHE_PEOPLE = 20_000
+# How often the pause watchdog ticks.
+WATCHDOG_SECONDS = 0.25
 
 
 class _Timers(msgspec.Struct):
@@ -78,6 +80,11 @@ class PersonAgent:
         self._events: list[Any] = []
         self._lock = asyncio.Lock()
         self._last_checkpoint = time.monotonic()
+        # A worker frozen (SIGSTOP, a stalled VM) for longer than this may have been replaced
+        # by the group: whatever it applied before must not be written any more.
+        self._pause_limit = rt.app.conf.broker_session_timeout * 0.8
+        self._last_tick = time.monotonic()
+        self.fenced = False
 
     def apply(self, event: Any) -> None:
         """Apply one Kafka message to the cache; its event waits for the next checkpoint."""
@@ -97,16 +104,36 @@ class PersonAgent:
             bool(self._events) and time.monotonic() - self._last_checkpoint >= self.checkpoint_seconds
         )
 
+    def tick(self) -> bool:
+        """The watchdog: True (and fenced from then on) when the worker was frozen too long."""
+        now = time.monotonic()
+        paused = now - self._last_tick > self._pause_limit
+        self._last_tick = now
+        if paused and not self.fenced:
+            self.fenced = True
+            log.error(
+                "this worker was frozen for over %.0f s: the group may have given its partitions "
+                "to another worker, so nothing it applied before is written; stopping (the inputs "
+                "are applied again by their owner)", self._pause_limit,
+            )
+        return self.fenced
+
     async def checkpoint(self) -> None:
-        """Make everything applied so far durable, in commit order, then acknowledge its events."""
+        """Make everything applied so far durable, in commit order, then acknowledge its events.
+
+        A fenced worker (frozen past its session, a zombie) writes nothing: another worker
+        may already own its partitions, and a late changelog record would overwrite theirs.
+        """
         async with self._lock:
+            if self.tick():
+                return
             self._last_checkpoint = time.monotonic()
             events, self._events = self._events, []
             checkpoint = self.cache.checkpoint(campaign_source.current)
             if not events and not checkpoint.records and not checkpoint.dead_letters:
                 return
             try:
-                await self.writer.write(checkpoint)
+                await self.writer.write(checkpoint, fenced=lambda: self.tick())
             except CheckpointFailed as exc:
                 # Nothing was written locally and nothing acknowledged: after a restart the
                 # inputs are applied again from the last committed offsets.
@@ -137,6 +164,8 @@ class PersonAgent:
             if timers:
                 people.append((key.decode(), timers))
         self.timer_index.rebuild(people)
+        # A long rebuild blocks the loop, not the consumer's heartbeats: not a freeze.
+        self._last_tick = time.monotonic()
         return len(people)
 
     async def fire_due_timers(self) -> None:
@@ -193,6 +222,12 @@ def register(rt: Runtime) -> PersonAgent:
     @app.on_partitions_revoked.connect
     async def checkpoint_before_revoke(sender: Any, revoked: set[Any], **_: Any) -> None:
         await agent.on_revoked(revoked)
+
+    @app.timer(interval=WATCHDOG_SECONDS)
+    async def watchdog() -> None:
+        """Notice a freeze past the session timeout at once, and stop before writing anything."""
+        if agent.tick():
+            await app.crash(RuntimeError("worker frozen past its session timeout; restart it"))
 
     @app.on_before_shutdown.connect
     async def checkpoint_at_shutdown(sender: Any, **_: Any) -> None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
 import orjson
 from aiokafka import AIOKafkaProducer
@@ -85,8 +85,12 @@ class CheckpointWriter:
             producer, self._producer = self._producer, None
             await producer.stop()
 
-    async def write(self, checkpoint: Checkpoint) -> None:
-        """Make `checkpoint` durable in commit order; CheckpointFailed if Kafka refused any of it."""
+    async def write(self, checkpoint: Checkpoint, fenced: Callable[[], bool] = lambda: False) -> None:
+        """Make `checkpoint` durable in commit order; CheckpointFailed if Kafka refused any of it.
+
+        `fenced` is asked once the records are acknowledged: when it says the worker lost its
+        partitions meanwhile (it was frozen), the local store is left as it was.
+        """
         await self.start()
         assert self._producer is not None
         batches = _Batches(self._producer)
@@ -100,6 +104,8 @@ class CheckpointWriter:
             offsets = await batches.send()
         except Exception as exc:  # noqa: BLE001 - any producer failure means nothing is durable
             raise CheckpointFailed(f"Kafka did not acknowledge the checkpoint: {exc!r}") from exc
+        if fenced():
+            raise CheckpointFailed("the worker was frozen while checkpointing: not writing its state")
         self._store.write(
             (partition, key, value, offsets[(changelog, partition)][index])
             for (partition, key, value), index in zip(

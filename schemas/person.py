@@ -137,6 +137,8 @@ class PersonState(Struct, kw_only=True, omit_defaults=True, gc=False):
     # The most recent events, oldest first, each a raw encoded `Event`, bounded by count and
     # bytes: for templates, merges and the backfill of a newly loaded condition.
     recent: list[msgspec.Raw] = []
+    # Their encoded size, kept so bounding them costs nothing per event.
+    recent_bytes: int = 0
     # Producer event ids seen lately, for deduplication (agents/person/dedup.py).
     seen: bytes = b""
     # Segment id -> when the person entered it.

@@ -6,7 +6,7 @@ from agents.person.decision import Decision
 from agents.person.history import remember_message
 from agents.person.ids import broadcast_message_id
 from agents.person.render_context import render_context
-from schemas.commands import SendEmail
+from schemas.commands import SendEmail, trusted
 from schemas.inputs import BroadcastSend
 from schemas.person import MessageRecord
 
@@ -29,7 +29,8 @@ def send_broadcast(d: Decision, input: BroadcastSend, now: float) -> None:
     if any(m.id == mid for m in state.messages):
         return  # already queued: a broadcast sends once per person
     d.commands.append(
-        SendEmail(
+        trusted(
+            SendEmail,
             message_id=mid,
             person=state.person,
             to=state.email,

@@ -46,13 +46,15 @@ def remember_event(state: PersonState, event: Event, config: EngineConfig) -> Tr
         trimmed.properties = True
     recent = state.recent
     recent.append(raw)
+    size = state.recent_bytes + len(raw)
     excess = len(recent) - config.history_limit
     if excess > 0:
+        size -= sum(len(r) for r in recent[:excess])
         del recent[:excess]
-    size = sum(len(r) for r in recent)
     while size > config.history_max_bytes and len(recent) > 1:
         size -= len(recent.pop(0))
         trimmed.events += 1
+    state.recent_bytes = size
     return trimmed
 
 

@@ -25,7 +25,7 @@ from schemas.campaigns import (
     WaitUntilStep,
     WebhookStep,
 )
-from schemas.commands import CallWebhook, JourneyEvent, JourneyEventKind, SendEmail
+from schemas.commands import CallWebhook, JourneyEvent, JourneyEventKind, SendEmail, trusted
 from schemas.person import EntryRecord, JourneyState, MessageRecord, TriggerRecord
 
 
@@ -173,7 +173,8 @@ def _emit(
 ) -> None:
     active = journey.status == "active"
     d.commands.append(
-        JourneyEvent(
+        trusted(
+            JourneyEvent,
             event=kind,
             person=d.state.person,
             campaign_id=journey.campaign,
@@ -311,7 +312,8 @@ def _send(d: Decision, journey: JourneyState, campaign: Campaign, path: list[int
     mid = message_id(state.person, campaign.id, journey.id, path)
     step = path_text(path)
     d.commands.append(
-        SendEmail(
+        trusted(
+            SendEmail,
             message_id=mid,
             person=state.person,
             to=state.email,

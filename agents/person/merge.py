@@ -60,6 +60,7 @@ def fold(d: Decision, secondary: PersonState, t: float) -> list[Hit]:
         )
     merged = sorted([*ours, *theirs], key=lambda e: e.at)[-config.history_limit :]
     state.recent = [encode_event(e) for e in merged]
+    state.recent_bytes = sum(len(r) for r in state.recent)
     state.seen = merge_seen(state.seen, secondary.seen, config.dedup_limit)
 
     for segment, since in secondary.segments.items():

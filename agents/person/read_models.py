@@ -11,7 +11,7 @@ from typing import Any
 
 from agents.person.history import Trimmed
 
-from schemas.commands import Activity, Command, JourneyEvent, PersonSnapshot, SendEmail
+from schemas.commands import Activity, Command, JourneyEvent, PersonSnapshot, SendEmail, trusted
 from schemas.inputs import (
     Absorb,
     BroadcastSend,
@@ -145,7 +145,8 @@ def read_model_commands(
             parts.append("history trimmed to stay within its size limit")
         track = input if isinstance(input, Track) else None
         out.append(
-            Activity(
+            trusted(
+                Activity,
                 person=new.person,
                 at=at,
                 input_kind=input.kind,
@@ -173,7 +174,8 @@ def read_model_commands(
 
 def snapshot(state: PersonState, at: float) -> PersonSnapshot:
     """The person as PostgreSQL shows them."""
-    return PersonSnapshot(
+    return trusted(
+        PersonSnapshot,
         person=state.person,
         at=at,
         email=state.email,

@@ -10,7 +10,7 @@ from typing import Any
 
 from agents.person.campaign_set import CampaignSet
 from agents.person.state_codec import events
-from schemas.commands import RenderContext
+from schemas.commands import RenderContext, trusted
 from schemas.history import EventAggregate, EventRecord, History
 from schemas.person import PersonState
 
@@ -23,17 +23,18 @@ def render_history(state: PersonState, campaigns: CampaignSet, template: str) ->
 def history_of(state: PersonState, needs: frozenset[str] | None = None) -> History:
     """The person's totals and recent events (only those named in `needs`, if given)."""
     recent = [
-        EventRecord(
+        trusted(
+            EventRecord,
             name=e.name, at=e.at, data=e.data, type=e.type, event_id=e.event_id
         )
         for e in events(state)
         if needs is None or e.name in needs
     ]
     aggregates = {
-        name: EventAggregate(count=t.count, first_at=t.first_at, last_at=t.last_at)
+        name: trusted(EventAggregate, count=t.count, first_at=t.first_at, last_at=t.last_at)
         for name, t in state.totals.items()
     }
-    return History(aggregates=aggregates, recent=recent)
+    return trusted(History, aggregates=aggregates, recent=recent)
 
 
 def render_context(
@@ -46,7 +47,8 @@ def render_context(
     event_name: str | None = None,
 ) -> RenderContext:
     """Everything `template` may read, frozen now."""
-    return RenderContext(
+    return trusted(
+        RenderContext,
         customer=dict(state.attributes),
         event=dict(event or {}),
         event_name=event_name,

@@ -18,6 +18,8 @@ def update_segments(d: Decision, t: float) -> list[str]:
     """
     state, campaigns = d.state, d.campaigns
     defined = campaigns.segments
+    if not defined and not state.segments:
+        return []
     if d.touched is None:
         for segment_id in [s for s in state.segments if s not in defined]:
             del state.segments[segment_id]
@@ -26,7 +28,10 @@ def update_segments(d: Decision, t: float) -> list[str]:
         candidates = [s for s, definition in defined.items() if definition.when is not None]
     else:
         due = {s for s, flip in state.segment_flips.items() if flip <= t}
-        wanted = set(campaigns.segments_reading(d.touched)) | due
+        reading = campaigns.segments_reading(d.touched) if d.touched else []
+        if not reading and not due:
+            return []
+        wanted = set(reading) | due
         candidates = [s for s in defined if s in wanted]
     entered: list[str] = []
     for _ in range(_PASSES):

@@ -48,7 +48,7 @@ def events(state: PersonState) -> list[Event]:
 def state_to_builtins(state: PersonState) -> dict[str, Any]:
     """The record as plain JSON-able data (recent events decoded): what an `Absorb` input carries."""
     data = msgspec.to_builtins(
-        msgspec.structs.replace(state, recent=[]), builtin_types=(bytes,)
+        msgspec.structs.replace(state, recent=[], recent_bytes=0), builtin_types=(bytes,)
     )
     data["recent"] = [msgspec.to_builtins(e) for e in events(state)]
     if state.seen:
@@ -66,5 +66,6 @@ def state_from_builtins(data: dict[str, Any]) -> PersonState:
     except (msgspec.ValidationError, ValueError, TypeError) as exc:
         raise StateDecodeError(f"not a person record: {exc}") from exc
     state.recent = [encode_event(e) for e in recent]
+    state.recent_bytes = sum(len(r) for r in state.recent)
     state.seen = seen
     return state

@@ -44,7 +44,7 @@ def main() -> None:
 
     def attach(pids: list[int]) -> None:
         procs.append(subprocess.Popen([str(PY_SPY), "record", "-p", str(pids[0]), "-d", str(seconds),
-                                       "-r", "50", "--threads", "-f", "raw", "-o", str(out)],
+                                       "-r", "250", "--threads", "-f", "raw", "-o", str(out)],
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
 
     with SmtpServer() as sink, tempfile.TemporaryDirectory() as tmp:

@@ -210,6 +210,20 @@ class FaultDeployment:
         known = [v for v in values if v is not None]
         return int(sum(known)) if known else None
 
+    def restart_if_exited(self, within: float, processes: NudgeProcesses | None = None) -> float | None:
+        """Wait up to `within` s for a worker to exit of itself (a fenced zombie does); if it did,
+        start it again as a supervisor would and return when it was ready, else None."""
+        worker = (processes or self.main).worker
+        assert worker is not None
+        deadline = time.monotonic() + within
+        while worker.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if worker.poll() is None:
+            self.timeline.append((time.time(), "worker carried on after the pause"))
+            return None
+        self.timeline.append((time.time(), f"worker exited by itself (status {worker.returncode})"))
+        return self.start_worker(processes)
+
     def restart_seconds(self) -> list[float]:
         """How long each worker start took, in order."""
         return [
@@ -360,6 +374,7 @@ class FaultDeployment:
         mails = self.mails()
         people, entered = self.read_model(accepted)
         rows, attempts = self.outbox()
+        notes = (*notes, *(text for _, text in self.timeline if "by itself" in text or "carried on" in text))
         starts = self.restart_seconds()
         if starts:
             notes = (*notes, "worker starts took " + ", ".join(f"{s:.1f}" for s in starts) + " s")
@@ -389,6 +404,11 @@ class FaultDeployment:
         if missing:
             notes = (*notes, f"not in `people`: {', '.join(missing[:10])}"
                      + (" ..." if len(missing) > 10 else ""))
+        unentered = sorted(p for p in accepted if entered.get(p, 0) == 0)
+        if unentered:
+            notes = (*notes, f"no `entered` event: {', '.join(unentered[:10])}"
+                     + (" ..." if len(unentered) > 10 else ""),
+                     f"activity of {unentered[0]}: " + (" | ".join(self.activity(unentered[0])) or "none"))
         return CaseResult(
             case=case,
             size=size.name,

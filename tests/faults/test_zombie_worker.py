@@ -13,7 +13,7 @@ from deploy.local.fault_counts import summary, violations
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
 
-@pytest.mark.fault_pending("a followup timer lost across the pause/rejoin rebalance, about 1 run in 5 (lead)")
+@pytest.mark.fault_pending("one `entered` event missing in 1 of 9 runs after the fence (lead)")
 def test_a_worker_paused_past_its_session_and_resumed_sends_nothing_twice(
     deployment, sink, size, seed, record
 ):
@@ -27,9 +27,13 @@ def test_a_worker_paused_past_its_session_and_resumed_sends_nothing_twice(
     time.sleep(size.load_margin_seconds + random.Random(seed).uniform(0.0, 2.0))
     nudge.pause_worker()
     time.sleep(size.pause_seconds)
-    back = nudge.resume_worker()
+    resumed = nudge.resume_worker()
+    # A zombie may notice its freeze and stop itself; then it is restarted, as a supervisor
+    # (systemd, Kubernetes) would, and takes its share of the partitions back.
+    restarted = nudge.restart_if_exited(within=size.load_margin_seconds + 10.0)
     time.sleep(size.load_margin_seconds)
     stats = load.stop()
+    back = max(resumed, restarted or resumed)
 
     result = nudge.count(
         f"worker paused {size.pause_seconds:.0f}s (zombie)", size=size, seed=seed, faults=1,

@@ -20,7 +20,6 @@ from schemas.campaigns import (
     Campaign,
     ComputedAttribute,
     Condition,
-    DateBetween,
     DateOffset,
     DateTrigger,
     EventCondition,

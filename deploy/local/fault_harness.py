@@ -375,6 +375,10 @@ class FaultDeployment:
         people, entered = self.read_model(accepted)
         rows, attempts = self.outbox()
         notes = (*notes, *(text for _, text in self.timeline if "by itself" in text or "carried on" in text))
+        origin = self.timeline[0][0] if self.timeline else since
+        if self.timeline:
+            notes = (*notes, "timeline (s after the first worker was ready): " + "; ".join(
+                f"+{at - origin:.1f} {text}" for at, text in self.timeline[1:]))
         starts = self.restart_seconds()
         if starts:
             notes = (*notes, "worker starts took " + ", ".join(f"{s:.1f}" for s in starts) + " s")
@@ -392,8 +396,9 @@ class FaultDeployment:
                     if row[1]:
                         errors[row[1]] += 1
             if lost:
-                notes = (*notes, f"{template} lost for: {', '.join(lost[:10])}"
-                         + (" ..." if len(lost) > 10 else ""))
+                notes = (*notes, f"{template} lost for: " + ", ".join(
+                    f"{p} (accepted +{stats.accepted_at[p] - origin:.1f})" if p in stats.accepted_at
+                    else p for p in lost[:10]) + (" ..." if len(lost) > 10 else ""))
             # What the engine recorded for the first two that were never even decided.
             for person in [p for p in lost if (p, template) not in rows][:2]:
                 notes = (*notes, f"activity of {person} (no {template} row): "

@@ -34,6 +34,8 @@ class LoadStats:
     retries: int = 0
     # When the last person was accepted (time.time()).
     last_accepted_at: float = 0.0
+    # Person id -> when its signup completed (time.time()).
+    accepted_at: dict[str, float] = field(default_factory=dict)
 
     @property
     def unaccepted(self) -> int:
@@ -100,6 +102,7 @@ class SignupLoad:
                 answers=Counter(self.stats.answers),
                 retries=self.stats.retries,
                 last_accepted_at=self.stats.last_accepted_at,
+                accepted_at=dict(self.stats.accepted_at),
             )
 
     async def _run(self) -> None:
@@ -135,7 +138,7 @@ class SignupLoad:
         )
         with self._lock:
             self.stats.accepted.append(person)
-            self.stats.last_accepted_at = time.time()
+            self.stats.last_accepted_at = self.stats.accepted_at[person] = time.time()
 
     async def _until_200(
         self, session: aiohttp.ClientSession, method: str, path: str, body: dict[str, object]

@@ -155,7 +155,9 @@ Command = Annotated[
 
 
 M = TypeVar("M", bound=BaseModel)
-_DEFAULTS: dict[type[BaseModel], dict[str, tuple[Any, Callable[[], Any] | None]]] = {}
+# Per model: every field with its plain default (in declaration order, which is the JSON key
+# order), and the fields whose default comes from a factory.
+_DEFAULTS: dict[type[BaseModel], tuple[dict[str, Any], list[tuple[str, Callable[[], Any]]]]] = {}
 
 
 def trusted(model: type[M], **values: Any) -> M:
@@ -169,16 +171,18 @@ def trusted(model: type[M], **values: Any) -> M:
     `tests/unit/test_commands_trusted.py` checks it equals validated construction for every
     command the core builds, so a pydantic upgrade that changes the internals fails there.
     """
-    defaults = _DEFAULTS.get(model)
-    if defaults is None:
-        defaults = _DEFAULTS[model] = {
-            name: (info.default, info.default_factory)  # type: ignore[misc]
-            for name, info in model.model_fields.items()
-        }
-    data = {
-        name: values[name] if name in values else (factory() if factory else default)
-        for name, (default, factory) in defaults.items()
-    }
+    known = _DEFAULTS.get(model)
+    if known is None:
+        fields = model.model_fields
+        known = _DEFAULTS[model] = (
+            {name: info.default for name, info in fields.items()},
+            [(name, info.default_factory) for name, info in fields.items() if info.default_factory],  # type: ignore[misc]
+        )
+    plain, factories = known
+    data = {**plain, **values}
+    for name, factory in factories:
+        if name not in values:
+            data[name] = factory()
     made = model.__new__(model)
     object.__setattr__(made, "__dict__", data)
     object.__setattr__(made, "__pydantic_fields_set__", set(values))

@@ -95,7 +95,9 @@ class PersonAgent:
         )
         for person in touched:
             state = self.cache.state(person)
-            self.timer_index.set_person(person, state.timers if state is not None else {})
+            self.timer_index.set_person(
+                person, state.timers if state is not None else {}, message.partition
+            )
         self._events.append(event)
 
     def checkpoint_due(self) -> bool:
@@ -153,35 +155,52 @@ class PersonAgent:
 
     def rebuild_timers(self) -> int:
         """Index the timers of the people this worker now owns; return how many people have any."""
-        people = []
-        for key, value in self.rt.people.items():
-            if not value or key.startswith(b"\x00"):
-                continue
-            try:
-                timers = _timers_decoder.decode(value).timers
-            except msgspec.DecodeError:
-                continue
-            if timers:
-                people.append((key.decode(), timers))
-        self.timer_index.rebuild(people)
+        changelog = self.store.changelog_topic
+        owned = sorted(
+            tp.partition for tp in self.rt.app.assignor.assigned_actives() if tp.topic == changelog
+        )
+        self.timer_index.rebuild([])
+        found = 0
+        for partition in owned:
+            people = []
+            for key, value in self.store.items(partition):
+                try:
+                    timers = _timers_decoder.decode(value).timers
+                except msgspec.DecodeError:
+                    continue
+                if timers:
+                    people.append((key.decode(), timers))
+            self.timer_index.add(people, partition)
+            found += len(people)
         # A long rebuild blocks the loop, not the consumer's heartbeats: not a freeze.
         self._last_tick = time.monotonic()
-        return len(people)
+        return found
 
     async def fire_due_timers(self) -> None:
         """Publish a wake input for every timer that has fallen due, one envelope per partition."""
         by_partition: dict[int, list[Input]] = defaultdict(list)
         partitions = self.rt.settings.partitions
-        for person, timer_id, due in self.timer_index.pop_due(time.time()):
+        index = self.timer_index
+        for person, timer_id, due in index.pop_due(time.time()):
             wake = Wake(person=person, at=due, timer_id=timer_id, due=due)
-            by_partition[partition_for(person, partitions)].append(wake)
-            metrics.TIMERS_FIRED.inc()
+            partition = index.partition_of(person)
+            if partition is None:
+                partition = partition_for(person, partitions)
+            by_partition[partition].append(wake)
         for partition, wakes in by_partition.items():
             for start in range(0, len(wakes), WAKES_PER_ENVELOPE):
                 chunk = wakes[start : start + WAKES_PER_ENVELOPE]
-                await self.rt.input_topic.send(
-                    key=chunk[0].person.encode(), value=encode_envelope(chunk), partition=partition
-                )
+                try:
+                    sent = await self.rt.input_topic.send(
+                        key=chunk[0].person.encode(), value=encode_envelope(chunk), partition=partition
+                    )
+                    await sent
+                except Exception:  # noqa: BLE001 - Kafka refused: the timers fire again next tick
+                    log.exception("could not publish %d wakes; they are retried", len(chunk))
+                    for wake in chunk:
+                        index.retry(wake.person, wake.timer_id, wake.due)
+                    continue
+                metrics.TIMERS_FIRED.inc(len(chunk))
 
 
 def _count(tally: Tally, dead_letters: int, timers_pending: int) -> None:

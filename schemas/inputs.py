@@ -78,8 +78,13 @@ class Unsubscribe(_Input):
     message_id: str | None = None
 
 
+# The timer id of a wake for whatever is due first: every timer due by its `due` fires.
+NEXT_TIMER = "next"
+
+
 class Wake(_Input):
-    """A timer of this person fell due. Stale wakes (timer gone or moved) are ignored."""
+    """A timer of this person fell due (`timer_id`, or NEXT_TIMER: everything due by `due`).
+    Stale wakes (nothing due any more) change nothing."""
 
     kind: Literal["wake"] = "wake"
     timer_id: str

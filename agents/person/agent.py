@@ -24,7 +24,7 @@ from agents.person.checkpoint import CheckpointFailed, CheckpointWriter
 from agents.person.config import EngineConfig
 from agents.person.shell import PersonCache, ShellConfig, Tally
 from agents.person.timer_index import TimerIndex
-from schemas.inputs import Input, Wake
+from schemas.inputs import NEXT_TIMER, Input, Wake
 from schemas.wire import encode_envelope
 from streams import metrics
 from streams.app import Runtime
@@ -159,7 +159,7 @@ class PersonAgent:
         owned = sorted(
             tp.partition for tp in self.rt.app.assignor.assigned_actives() if tp.topic == changelog
         )
-        self.timer_index.rebuild([])
+        self.timer_index.rebuild()
         found = 0
         for partition in owned:
             people = []
@@ -181,12 +181,10 @@ class PersonAgent:
         by_partition: dict[int, list[Input]] = defaultdict(list)
         partitions = self.rt.settings.partitions
         index = self.timer_index
-        for person, timer_id, due in index.pop_due(time.time()):
-            wake = Wake(person=person, at=due, timer_id=timer_id, due=due)
-            partition = index.partition_of(person)
-            if partition is None:
-                partition = partition_for(person, partitions)
-            by_partition[partition].append(wake)
+        for person, due, partition in index.pop_due(time.time()):
+            # Fires every timer of the person due by `due` (decide catches up in order).
+            wake = Wake(person=person, at=due, timer_id=NEXT_TIMER, due=due)
+            by_partition[partition if partition >= 0 else partition_for(person, partitions)].append(wake)
         for partition, wakes in by_partition.items():
             for start in range(0, len(wakes), WAKES_PER_ENVELOPE):
                 chunk = wakes[start : start + WAKES_PER_ENVELOPE]
@@ -198,7 +196,7 @@ class PersonAgent:
                 except Exception:  # noqa: BLE001 - Kafka refused: the timers fire again next tick
                     log.exception("could not publish %d wakes; they are retried", len(chunk))
                     for wake in chunk:
-                        index.retry(wake.person, wake.timer_id, wake.due)
+                        index.retry(wake.person, wake.due, partition)
                     continue
                 metrics.TIMERS_FIRED.inc(len(chunk))
 

@@ -50,6 +50,7 @@ from schemas.inputs import (
     Suppress,
     Track,
     Unsubscribe,
+    NEXT_TIMER,
     Wake,
     anonymous_person,
     is_anonymous,
@@ -119,8 +120,8 @@ def decide(
         _apply(d, input, now, is_new)
     else:
         horizon = now
-        if isinstance(input, Wake) and state.timers.get(input.timer_id) == input.due:
-            # A valid wake fires its timer even if this worker's clock lags the scanner's.
+        if isinstance(input, Wake) and _wakes_something(state, input):
+            # A valid wake fires its timers even if this worker's clock lags the scanner's.
             horizon = max(now, input.due)
         _catch_up(d, horizon)
         hits = _apply(d, input, now, is_new)
@@ -133,6 +134,13 @@ def decide(
         )
     )
     return d.state, d.commands
+
+
+def _wakes_something(state: PersonState, wake: Wake) -> bool:
+    """Whether the wake's timer (or, for NEXT_TIMER, any timer due by its time) is still set."""
+    if wake.timer_id == NEXT_TIMER:
+        return any(due <= wake.due for due in state.timers.values())
+    return state.timers.get(wake.timer_id) == wake.due
 
 
 def _is_manual(campaigns: CampaignSet, segment_id: str) -> bool:

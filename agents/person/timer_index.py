@@ -1,8 +1,11 @@
 """The in-memory index of due times for the people this worker owns.
 
 The durable timers live in each person's state. This index is only a derived view for finding
-what is due without scanning anyone: rebuilt from the people table when partitions are
+who is due without scanning anyone: rebuilt from the people table when partitions are
 assigned, updated by the agent after every decision. Pure: no Faust, no clock.
+
+It keeps one entry per person, their earliest due time (a wake fires every timer due by then,
+in order: `decide` catches up), so a million people waiting cost about 200 bytes each.
 """
 
 from __future__ import annotations
@@ -10,95 +13,74 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterable, Mapping
 
-
 # A wake that was published but never applied is published again after this. Sends are
-# awaited and a failed one is re-indexed at once, so this only covers a wake lost after Kafka
+# awaited and a failed one is re-queued at once, so this only covers a wake lost after Kafka
 # took it; it must be longer than a backlog of wakes takes to apply, or a burst of timers
 # would publish itself twice.
 RESEND_AFTER_SECONDS = 300.0
 
 
 class TimerIndex:
-    """A min-heap of (fire at, person, timer id, due) with lazy deletion of moved timers."""
+    """A min-heap of (fire at, due, person, partition), checked lazily against each person's
+    earliest due time."""
 
     def __init__(self, resend_after: float = RESEND_AFTER_SECONDS) -> None:
         self._resend_after = resend_after
-        self._heap: list[tuple[float, str, str, float]] = []
-        # The truth the heap is checked against: person -> {timer id: due}.
-        self._by_person: dict[str, dict[str, float]] = {}
-        # Person -> the partition they live on, when the caller said (saves hashing their id).
-        self._partition: dict[str, int] = {}
-        self._count = 0
+        self._heap: list[tuple[float, float, str, int]] = []
+        # The truth the heap is checked against: person -> earliest due.
+        self._next: dict[str, float] = {}
 
     def __len__(self) -> int:
-        """Timers known (pending or fired and not yet reported gone)."""
-        return self._count
+        """People with a timer pending."""
+        return len(self._next)
 
-    def set_person(
-        self, person: str, timers: Mapping[str, float], partition: int | None = None
-    ) -> None:
-        """Replace what the index knows of a person's timers (empty: forget the person)."""
-        known = self._by_person.get(person, {})
-        self._count += len(timers) - len(known)
+    def set_person(self, person: str, timers: Mapping[str, float], partition: int = -1) -> None:
+        """Replace what the index knows of a person's timers (none: forget the person).
+
+        `partition` is where the person lives (-1: unknown, the caller hashes the id).
+        """
         if not timers:
-            self._by_person.pop(person, None)
-            self._partition.pop(person, None)
+            self._next.pop(person, None)
             return
-        if partition is not None:
-            self._partition[person] = partition
-        for timer_id, due in timers.items():
-            if known.get(timer_id) != due:
-                heapq.heappush(self._heap, (due, person, timer_id, due))
-        self._by_person[person] = dict(timers)
+        due = min(timers.values())
+        if self._next.get(person) != due:
+            self._next[person] = due
+            heapq.heappush(self._heap, (due, due, person, partition))
 
-    def rebuild(
-        self, people: Iterable[tuple[str, Mapping[str, float]]], partition: int | None = None
-    ) -> None:
-        """Start over from the durable timers of the people now owned (all of `partition`)."""
-        self._heap = []
-        self._by_person = {}
-        self._partition = {}
-        self._count = 0
+    def rebuild(self, people: Iterable[tuple[str, Mapping[str, float]]] = (), partition: int = -1) -> None:
+        """Start over from the durable timers of the people now owned."""
+        self._heap, self._next = [], {}
         self.add(people, partition)
 
-    def add(self, people: Iterable[tuple[str, Mapping[str, float]]], partition: int | None = None) -> None:
-        """Index more people's durable timers (a partition's, when rebuilding one by one)."""
-        added = []
+    def add(self, people: Iterable[tuple[str, Mapping[str, float]]], partition: int = -1) -> None:
+        """Index more people's durable timers (one partition's, when rebuilding one by one)."""
         for person, timers in people:
             if timers:
-                if partition is not None:
-                    self._partition[person] = partition
-                self._by_person[person] = dict(timers)
-                self._count += len(timers)
-                added.extend((due, person, tid, due) for tid, due in timers.items())
-        self._heap.extend(added)
+                due = min(timers.values())
+                self._next[person] = due
+                self._heap.append((due, due, person, partition))
         heapq.heapify(self._heap)
 
-    def pop_due(self, now: float, limit: int = 10_000) -> list[tuple[str, str, float]]:
-        """Remove and return up to `limit` (person, timer id, due) whose due time is <= now.
+    def pop_due(self, now: float, limit: int = 10_000) -> list[tuple[str, float, int]]:
+        """Up to `limit` (person, due, partition) whose earliest due time is <= now.
 
-        A popped timer stays known until the agent reports it gone; if its wake is lost, it
-        comes due again `resend_after` seconds later. Duplicate wakes are no-ops downstream.
+        A popped person stays known until the agent reports their timers again; if the wake is
+        lost, they come due again `resend_after` seconds later. Duplicate wakes are no-ops.
         """
-        due_now: list[tuple[str, str, float]] = []
-        while self._heap and self._heap[0][0] <= now and len(due_now) < limit:
-            _, person, timer_id, due = heapq.heappop(self._heap)
-            if self._by_person.get(person, {}).get(timer_id) == due:
-                due_now.append((person, timer_id, due))
-                heapq.heappush(
-                    self._heap, (now + self._resend_after, person, timer_id, due)
-                )
+        due_now: list[tuple[str, float, int]] = []
+        heap, known = self._heap, self._next
+        while heap and heap[0][0] <= now and len(due_now) < limit:
+            _, due, person, partition = heapq.heappop(heap)
+            if known.get(person) == due:
+                due_now.append((person, due, partition))
+                heapq.heappush(heap, (now + self._resend_after, due, person, partition))
         return due_now
 
-    def retry(self, person: str, timer_id: str, due: float) -> None:
+    def retry(self, person: str, due: float, partition: int = -1) -> None:
         """A wake that could not be published: due again at the next `pop_due`."""
-        if self._by_person.get(person, {}).get(timer_id) == due:
-            heapq.heappush(self._heap, (due, person, timer_id, due))
-
-    def partition_of(self, person: str) -> int | None:
-        """The partition the caller said the person lives on, if it did."""
-        return self._partition.get(person)
+        if self._next.get(person) == due:
+            heapq.heappush(self._heap, (due, due, person, partition))
 
     def next_due(self) -> float | None:
-        """The earliest due time in the heap (possibly a stale entry), or None."""
+        """The earliest time something may fall due (possibly a stale entry), or None."""
         return self._heap[0][0] if self._heap else None

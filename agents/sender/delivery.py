@@ -12,25 +12,17 @@ import random
 import time
 from typing import Awaitable, Callable, Mapping
 
-from email.message import EmailMessage
-
 import asyncpg
 
 from agents.render.email import RenderLimits, render_email
 from agents.render.errors import TemplateRenderError
+from agents.render.mime import HeaderValueError, OutgoingEmail, build_email, message_domain
 from agents.render.tracking import add_open_pixel, rewrite_links
 from agents.sender import outbox, preferences, suppression
 from agents.sender.dead_letter import DeadLetter, PublishDeadLetter
 from agents.sender.limits import FrequencyLimits, next_allowed_at
 from agents.sender.links import MessageLinks, message_links
-from agents.sender.smtp import (
-    HeaderValueError,
-    MailSender,
-    PermanentDeliveryError,
-    TransientDeliveryError,
-    build_message,
-    message_domain,
-)
+from agents.sender.smtp import MailSender, PermanentDeliveryError, TransientDeliveryError
 from schemas.inputs import Delivery, DeliveryStatus
 from schemas.outbox import OutboxRow
 from schemas.templates import EmailTemplate
@@ -212,7 +204,7 @@ def build_for_row(
     template: EmailTemplate,
     settings: Settings,
     now: float,
-) -> EmailMessage:
+) -> OutgoingEmail:
     """Render a row's template with its signed links and tracking, and build the MIME message."""
     links = links_for(settings, row)
     rendered = render_email(
@@ -227,14 +219,15 @@ def build_for_row(
         html = rewrite_links(html, links.click, keep_prefix=settings.public_url.rstrip("/") + "/")
     if settings.track_opens:
         html = add_open_pixel(html, links.open_pixel)
-    if html != rendered.html:
-        rendered = rendered.model_copy(update={"html": html})
     transactional = row.command.transactional
-    return build_message(
-        rendered,
+    return build_email(
+        subject=rendered.subject,
+        text=rendered.text,
+        html=html,
         to=row.to_address or "",
         message_id=row.message_id,
-        mail_from=settings.mail_from,
+        mail_from=rendered.from_address or settings.mail_from,
+        reply_to=rendered.reply_to,
         domain=message_domain(settings.mail_from),
         unsubscribe_url=None if transactional else links.unsubscribe,
         unsubscribe_mailto=None if transactional else links.unsubscribe_mailto,

@@ -1,4 +1,4 @@
-"""Turn a rendered email into a MIME message and hand it to the SMTP relay (aiosmtplib).
+"""Hand built messages (agents/render/mime.py) to the SMTP relay over kept-open connections.
 
 Failures are classified: `TransientDeliveryError` (retry later) or `PermanentDeliveryError`
 (fail the message). Both carry the SMTP code (0 when there was none) and the server's words.
@@ -7,22 +7,15 @@ Failures are classified: `TransientDeliveryError` (retry later) or `PermanentDel
 from __future__ import annotations
 
 import asyncio
-import email.utils
-import re
 import ssl
 import time
-from email.message import EmailMessage
 from typing import Awaitable, Callable, Protocol
 
 import aiosmtplib
 
+from agents.render.mime import OutgoingEmail
 from agents.sender.rate import TokenBucket
-from schemas.templates import RenderedEmail
 from streams.settings import SmtpRelay
-
-
-class HeaderValueError(ValueError):
-    """A header value would break the message (CR/LF, bad Message-ID); never sent as is."""
 
 
 class DeliveryError(Exception):
@@ -53,65 +46,7 @@ class PermanentDeliveryError(DeliveryError):
 class MailSender(Protocol):
     """What the delivery loop needs from a sender."""
 
-    async def send(self, message: EmailMessage) -> str: ...
-
-
-_MESSAGE_ID = re.compile(r"^[A-Za-z0-9._+=-]{1,200}$")
-
-
-def _header(name: str, value: str) -> str:
-    if "\r" in value or "\n" in value:
-        raise HeaderValueError(f"{name} contains a line break, refusing to send: {value!r}")
-    return value
-
-
-def message_domain(mail_from: str) -> str:
-    """The domain part of a From address (`Nudge <n@example.com>` -> example.com), for Message-IDs."""
-    _, address = email.utils.parseaddr(mail_from)
-    _, at, domain = address.rpartition("@")
-    return domain if at and domain else "localhost"
-
-
-def build_message(
-    rendered: RenderedEmail,
-    *,
-    to: str,
-    message_id: str,
-    mail_from: str,
-    domain: str,
-    unsubscribe_url: str | None,
-    date: float | None = None,
-    unsubscribe_mailto: str | None = None,
-) -> EmailMessage:
-    """A multipart/alternative (text + HTML) message with a deterministic Message-ID.
-
-    With `unsubscribe_url`, adds RFC 2369 `List-Unsubscribe` (mailto first when given, then
-    https) and RFC 8058 `List-Unsubscribe-Post: List-Unsubscribe=One-Click`.
-    """
-    if not _MESSAGE_ID.match(message_id):
-        raise HeaderValueError(
-            f"message id {message_id!r} may only hold letters, digits and . _ + = -"
-        )
-    msg = EmailMessage()
-    msg["From"] = _header("From", rendered.from_address or mail_from)
-    msg["To"] = _header("To", to)
-    if rendered.reply_to:
-        msg["Reply-To"] = _header("Reply-To", rendered.reply_to)
-    msg["Subject"] = _header("Subject", rendered.subject)
-    msg["Message-ID"] = f"<{message_id}@{_header('domain', domain)}>"
-    if date is not None:
-        msg["Date"] = email.utils.formatdate(date, usegmt=True)
-    if unsubscribe_url:
-        # RFC 8058 one-click unsubscribe.
-        targets = [unsubscribe_mailto] if unsubscribe_mailto else []
-        targets.append(unsubscribe_url)
-        msg["List-Unsubscribe"] = ", ".join(
-            f"<{_header('List-Unsubscribe', target)}>" for target in targets
-        )
-        msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    msg.set_content(rendered.text or " ")
-    msg.add_alternative(rendered.html, subtype="html")
-    return msg
+    async def send(self, message: OutgoingEmail) -> str: ...
 
 
 def classify(exc: BaseException) -> DeliveryError:
@@ -173,19 +108,20 @@ class SmtpSender:
         await self._smtp.connect()
         return self._smtp, False
 
-    async def send(self, message: EmailMessage) -> str:
+    async def send(self, message: OutgoingEmail) -> str:
         """Send one message; return the relay's reply, or raise Transient/PermanentDeliveryError."""
+        envelope = (message.sender, [message.recipient], message.data)
         try:
             smtp, reused = await self._connected()
             try:
-                errors, response = await smtp.send_message(message)
+                errors, response = await smtp.sendmail(*envelope)
             except aiosmtplib.SMTPServerDisconnected:
                 if not reused:
                     raise
                 # The relay dropped an idle connection; one fresh try before calling it a failure.
                 await self.close()
                 smtp, _ = await self._connected()
-                errors, response = await smtp.send_message(message)
+                errors, response = await smtp.sendmail(*envelope)
         except Exception as exc:
             await self.close()
             raise classify(exc) from exc
@@ -247,7 +183,7 @@ class SmtpPool:
                 self._idle.put_nowait(sender)
         return self._idle
 
-    async def send(self, message: EmailMessage) -> str:
+    async def send(self, message: OutgoingEmail) -> str:
         """Send over a free connection once the rate allows; errors as `SmtpSender.send`."""
         wait = self._bucket.reserve(self._clock())
         if wait > 0:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import socket
 import ssl
 import subprocess
-from email.message import EmailMessage
 from pathlib import Path
 from typing import Iterator
 
@@ -13,6 +12,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
+from agents.render.mime import OutgoingEmail, build_email
 from agents.sender.smtp import SmtpSender, TransientDeliveryError
 from streams.settings import SmtpRelay
 
@@ -63,11 +63,11 @@ def _port() -> int:
         return sock.getsockname()[1]
 
 
-def _message() -> EmailMessage:
-    msg = EmailMessage()
-    msg["From"], msg["To"], msg["Subject"] = "n@nudge.test", "ana@example.com", "TLS"
-    msg.set_content("hello")
-    return msg
+def _message() -> OutgoingEmail:
+    return build_email(
+        subject="TLS", text="hello", html="<p>hello</p>", to="ana@example.com",
+        message_id="tls1", mail_from="n@nudge.test", domain="nudge.test",
+    )
 
 
 @pytest.fixture

@@ -1,9 +1,12 @@
 """Compliance headers and header injection through attribute values."""
 
+import email
+import email.policy
+
 import pytest
 
 from agents.render.email import render_email
-from agents.sender.smtp import HeaderValueError, build_message
+from agents.render.mime import HeaderValueError, build_email
 from schemas.commands import RenderContext
 from schemas.templates import EmailTemplate
 
@@ -11,10 +14,12 @@ from schemas.templates import EmailTemplate
 def build(template: EmailTemplate, customer: dict, **options):
     rendered = render_email(template, RenderContext(customer=customer))
     options.setdefault("unsubscribe_url", None)
-    return build_message(
-        rendered, to=options.pop("to", "ana@example.com"), message_id="m1",
+    built = build_email(
+        subject=rendered.subject, text=rendered.text, html=rendered.html,
+        to=options.pop("to", "ana@example.com"), message_id="m1",
         mail_from="Nudge <n@nudge.test>", domain="nudge.test", **options,
     )
+    return email.message_from_bytes(built.data, policy=email.policy.default)
 
 
 def test_list_unsubscribe_has_mailto_and_https_and_one_click():

@@ -1,17 +1,14 @@
-"""Building the MIME message: deterministic Message-ID, RFC 8058 headers, no header injection."""
+"""Building the message: deterministic Message-ID, RFC 8058 headers, no header injection;
+classifying the relay's replies."""
 
+import email
+import email.policy
+
+import aiosmtplib
 import pytest
 
-from agents.sender.smtp import (
-    HeaderValueError,
-    PermanentDeliveryError,
-    TransientDeliveryError,
-    build_message,
-    classify,
-    message_domain,
-)
-import aiosmtplib
-
+from agents.render.mime import HeaderValueError, build_email, message_domain
+from agents.sender.smtp import PermanentDeliveryError, TransientDeliveryError, classify
 from schemas.templates import RenderedEmail
 
 RENDERED = RenderedEmail(subject="Welcome", html="<p>Hi</p>", text="Hi")
@@ -19,14 +16,19 @@ RENDERED = RenderedEmail(subject="Welcome", html="<p>Hi</p>", text="Hi")
 
 def build(rendered: RenderedEmail = RENDERED, **overrides: object):
     args: dict = dict(
+        subject=rendered.subject,
+        text=rendered.text,
+        html=rendered.html,
         to="ana@example.com",
         message_id="abc123",
-        mail_from="Nudge <hello@example.com>",
+        mail_from=rendered.from_address or "Nudge <hello@example.com>",
+        reply_to=rendered.reply_to,
         domain="example.com",
         unsubscribe_url="https://n.example.com/unsubscribe/abc123",
     )
     args.update(overrides)
-    return build_message(rendered, **args)
+    built = build_email(**args)
+    return email.message_from_bytes(built.data, policy=email.policy.default)
 
 
 def test_message_id_is_derived_from_the_message_id_and_domain():

@@ -35,6 +35,16 @@ class OutboxRow(BaseModel):
     updated_at: float
     sent_at: float | None = None
     smtp_response: str | None = None
+    # The delivery loop holding the claim, and until when (a lease it renews while it sends).
+    lease_owner: str | None = None
+    lease_until: float | None = None
+    # 0 transactional, 1 campaign, 2 broadcast: lower numbers are claimed first.
+    priority: int = 1
+    # A send slot the broadcast's rate limit reserved for this row (Unix seconds).
+    rate_slot: float | None = None
+    # Once sent: the version of the template it was rendered from, and the subject as sent.
+    template_version: str | None = None
+    subject: str | None = None
 
 
 class MessageEvent(BaseModel):

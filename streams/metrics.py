@@ -98,6 +98,19 @@ DUPLICATE_DELIVERIES = Counter(
     "Send commands whose message id was already in the outbox (a replay), so nothing was queued.",
     registry=REGISTRY,
 )
+DELIVERY_LEASES_RECLAIMED = Counter(
+    "nudge_delivery_leases_reclaimed",
+    "Claimed messages whose lease was taken back before their outcome was recorded (the loop "
+    "died, stalled or restarted), by outcome: owner_restarted, expired. Each may have reached the "
+    "relay, so this bounds the duplicates a crash can cause.",
+    ["outcome"],
+    registry=REGISTRY,
+)
+DELIVERY_RESENT = Counter(
+    "nudge_delivery_resent",
+    "Messages the relay accepted again after they were already recorded sent: confirmed duplicates.",
+    registry=REGISTRY,
+)
 RENDER_FAILURES = Counter(
     "nudge_render_failures",
     "Messages whose template failed to render (undefined variable, syntax, size or time limit).",

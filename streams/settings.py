@@ -129,10 +129,23 @@ class Settings(BaseModel):
     # 0 means no limit. Counted from the outbox when a message is claimed.
     max_marketing_per_day: int = 0
     max_marketing_per_week: int = 0
-    # SMTP connections kept open to the relay (and messages sent at once per delivery loop).
+    # SMTP connections kept open to the relay per process (messages in flight at once).
     smtp_connections: int = 4
-    # Messages per second handed to the relay (token bucket); 0 means unlimited.
+    # Messages per second handed to the relay per process (token bucket); 0 means unlimited.
     smtp_rate_per_second: float = 0.0
+    # While the relay is unreachable, delivery pauses and probes it this often.
+    smtp_probe_seconds: float = 2.0
+    # Delivery loops this worker runs; 0: none (run `nudge deliver` processes instead).
+    delivery_loops: int = 1
+    # Outbox rows a loop claims per query (up to two batches in flight per loop).
+    delivery_batch: int = 32
+    # A claim is a lease this long, renewed while its loop works: a stopped loop's messages go
+    # back to the queue after it, at once when the loop restarts on the same host.
+    delivery_lease_seconds: float = 10.0
+    # Loop names are <name>/<n>, kept across restarts; empty: the host name.
+    delivery_name: str = ""
+    # A message not delivered this long after it was queued fails for good (relay down for days).
+    delivery_give_up_seconds: float = 3 * 86400.0
     # Rewrite links for click tracking and add an open pixel to marketing emails.
     track_opens: bool = True
     track_clicks: bool = True

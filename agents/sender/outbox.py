@@ -1,4 +1,4 @@
-"""The PostgreSQL outbox: insert send commands, claim due rows, record each outcome.
+"""The PostgreSQL outbox: insert send commands, lease due rows to delivery loops, record outcomes.
 
 Every function takes an asyncpg pool. Times are Unix seconds; `now=None` means the database's
 clock, and a given `now` lets the delivery loop (and tests) run on their own clock.
@@ -6,13 +6,21 @@ clock, and a given `now` lets the delivery loop (and tests) run on their own clo
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Iterable
 
 import asyncpg
 
+from agents.sender.outcomes import Outcome
 from schemas.commands import SendEmail
 from schemas.outbox import MessageEvent, MessageStatus, OutboxRow
+
+# PostgreSQL is down, restarting or unreachable: wait and try again, nothing is wrong with the data.
+DATABASE_UNREACHABLE: tuple[type[BaseException], ...] = (
+    OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
+    asyncpg.exceptions.OperatorInterventionError,
+)
 
 # Big enough to amortise round trips, small enough to keep one statement's arrays modest.
 _BATCH = 500
@@ -22,8 +30,13 @@ _NOW = "coalesce(${n}::timestamptz, now())"
 _ROW_COLUMNS = (
     "message_id, person, to_address, template, campaign_id, campaign_version, journey_id,"
     " step, command, status, attempts, next_attempt_at, claimed_at, last_error, created_at,"
-    " updated_at, sent_at, smtp_response"
+    " updated_at, sent_at, smtp_response, lease_owner, lease_until, priority, rate_slot,"
+    " template_version, subject"
 )
+
+# Claim order: transactional, then campaign sends, then broadcasts.
+TRANSACTIONAL, CAMPAIGN, BROADCAST = 0, 1, 2
+BROADCAST_JOURNEY_PREFIX = "broadcast:"
 
 
 def _ts(seconds: float | None) -> datetime | None:
@@ -60,6 +73,12 @@ def _row(record: asyncpg.Record) -> OutboxRow:
         updated_at=record["updated_at"].timestamp(),
         sent_at=_secs(record["sent_at"]),
         smtp_response=record["smtp_response"],
+        lease_owner=record["lease_owner"],
+        lease_until=_secs(record["lease_until"]),
+        priority=record["priority"],
+        rate_slot=record["rate_slot"],
+        template_version=record["template_version"],
+        subject=record["subject"],
     )
 
 
@@ -68,36 +87,67 @@ def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
         yield items[start : start + size]
 
 
+def priority_of(command: SendEmail) -> int:
+    """Claim order of a send: transactional first, then campaign sends, then broadcasts."""
+    if command.transactional:
+        return TRANSACTIONAL
+    if (command.journey_id or "").startswith(BROADCAST_JOURNEY_PREFIX):
+        return BROADCAST
+    return CAMPAIGN
+
+
+def broadcast_of(journey_id: str | None) -> str | None:
+    """The broadcast id of a broadcast's journey id (`broadcast:<id>`), else None."""
+    if journey_id and journey_id.startswith(BROADCAST_JOURNEY_PREFIX):
+        return journey_id[len(BROADCAST_JOURNEY_PREFIX) :]
+    return None
+
+
+# Delivery loops LISTEN here; one channel per schema, so deployments sharing a database
+# (a schema each) wake only their own loops.
+_CHANNEL_PREFIX = "nudge_outbox_"
+
+
+async def outbox_channel(conn: asyncpg.Connection) -> str:
+    """The NOTIFY channel this connection's outbox announces new rows on."""
+    return _CHANNEL_PREFIX + await conn.fetchval("SELECT current_schema()")
+
+
 _INSERT_SENDS = f"""
 WITH ins AS (
     INSERT INTO outbox (message_id, person, to_address, template, campaign_id,
-                        campaign_version, journey_id, step, command,
+                        campaign_version, journey_id, step, command, priority,
                         next_attempt_at, created_at, updated_at)
-    SELECT u.m, u.p, u.t, u.tpl, u.c, u.cv, u.j, u.s, u.cmd::jsonb,
-           {_NOW.format(n=11)}, {_NOW.format(n=11)}, {_NOW.format(n=11)}
+    SELECT u.m, u.p, u.t, u.tpl, u.c, u.cv, u.j, u.s, u.cmd::jsonb, u.pr,
+           {_NOW.format(n=12)}, {_NOW.format(n=12)}, {_NOW.format(n=12)}
     FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-                $7::text[], $8::text[], $9::text[], $10::text[])
-         AS u(m, p, t, tpl, c, cv, j, s, cmd, reason)
+                $7::text[], $8::text[], $9::text[], $10::text[], $11::int2[])
+         AS u(m, p, t, tpl, c, cv, j, s, cmd, reason, pr)
     ON CONFLICT (message_id) DO NOTHING
     RETURNING message_id
 ), ev AS (
     INSERT INTO message_events (message_id, status, at, detail)
-    SELECT ins.message_id, 'queued', {_NOW.format(n=11)}, nullif(u.reason, '')
+    SELECT ins.message_id, 'queued', {_NOW.format(n=12)}, nullif(u.reason, '')
     FROM ins JOIN unnest($1::text[], $10::text[]) AS u(m, reason) ON u.m = ins.message_id
-)
-SELECT count(*) FROM ins
+), counted AS (SELECT count(*) AS n FROM ins)
+SELECT n, CASE WHEN n > 0 THEN pg_notify($13, '') END FROM counted
 """
 
 
 async def insert_sends(
     pool: asyncpg.Pool, commands: list[SendEmail], *, now: float | None = None
 ) -> int:
-    """Queue send commands; a message id already in the outbox is skipped. Returns rows added."""
+    """Queue send commands and wake the delivery loops; an id already queued is skipped.
+
+    Returns the rows added. All of one call's rows are in when it returns (one statement per
+    500): a caller commits its Kafka offsets after this, never before.
+    """
     unique: dict[str, SendEmail] = {}
     for command in commands:
         unique.setdefault(command.message_id, command)
     inserted = 0
     async with pool.acquire() as conn:
+        channel = await outbox_channel(conn)
         for batch in _chunks(list(unique.values()), _BATCH):
             inserted += await conn.fetchval(
                 _INSERT_SENDS,
@@ -111,145 +161,222 @@ async def insert_sends(
                 [c.step for c in batch],
                 [c.model_dump_json() for c in batch],
                 [c.reason for c in batch],
+                [priority_of(c) for c in batch],
                 _ts(now),
+                channel,
             )
     return inserted
 
 
-_CLAIM_DUE = f"""
+_CLAIM = f"""
 WITH due AS (
     SELECT message_id FROM outbox
-    WHERE status = 'queued' AND next_attempt_at <= {_NOW.format(n=2)}
+    WHERE status = 'queued' AND priority = $3 AND next_attempt_at <= {_NOW.format(n=2)}
     ORDER BY next_attempt_at
     LIMIT $1
     FOR UPDATE SKIP LOCKED
 ), claimed AS (
     UPDATE outbox o
-    SET status = 'sending', attempts = o.attempts + 1,
+    SET status = 'sending', attempts = o.attempts + 1, lease_owner = $4,
+        lease_until = {_NOW.format(n=2)} + make_interval(secs => $5),
         claimed_at = {_NOW.format(n=2)}, updated_at = {_NOW.format(n=2)}
     FROM due WHERE o.message_id = due.message_id
     RETURNING o.*
 ), ev AS (
     INSERT INTO message_events (message_id, status, at, detail)
-    SELECT message_id, 'sending', {_NOW.format(n=2)}, 'attempt ' || attempts FROM claimed
+    SELECT message_id, 'sending', {_NOW.format(n=2)}, 'attempt ' || attempts || ' by ' || $4
+    FROM claimed
 )
 SELECT {_ROW_COLUMNS} FROM claimed ORDER BY next_attempt_at, message_id
 """
 
 
-async def claim_due(
-    pool: asyncpg.Pool, limit: int, now: float | None = None
-) -> list[OutboxRow]:
-    """Claim up to `limit` due queued rows (status -> sending, attempts + 1), skipping locked ones."""
-    records = await pool.fetch(_CLAIM_DUE, limit, _ts(now))
-    return [_row(record) for record in records]
-
-
-async def _transition(
+async def claim(
     pool: asyncpg.Pool,
-    message_id: str,
+    owner: str,
+    limit: int,
     *,
-    set_sql: str,
-    where_status: tuple[str, ...],
-    event: str,
-    detail: str | None,
-    extra: list[Any],
-    now: float | None,
-) -> bool:
-    # $1 message id, $2 now, $3 event detail, $4.. the caller's values.
-    sql = f"""
-    WITH upd AS (
-        UPDATE outbox SET {set_sql}, updated_at = {_NOW.format(n=2)}
-        WHERE message_id = $1 AND status = ANY(${4 + len(extra)}::text[])
-        RETURNING message_id
-    ), ev AS (
-        INSERT INTO message_events (message_id, status, at, detail)
-        SELECT message_id, '{event}', {_NOW.format(n=2)}, $3 FROM upd
-    )
-    SELECT count(*) FROM upd
-    """
-    changed = await pool.fetchval(
-        sql, message_id, _ts(now), detail, *extra, list(where_status)
-    )
-    return changed > 0
-
-
-async def mark_sent(
-    pool: asyncpg.Pool, message_id: str, smtp_response: str, now: float | None = None
-) -> bool:
-    """Record that the relay accepted the message; False if it was already sent or unknown."""
-    return await _transition(
-        pool,
-        message_id,
-        # Even a row the reaper re-queued meanwhile was sent: the relay said so.
-        set_sql=f"status = 'sent', sent_at = {_NOW.format(n=2)}, smtp_response = $4,"
-        " claimed_at = NULL",
-        where_status=("queued", "sending", "failed"),
-        event="sent",
-        detail=smtp_response,
-        extra=[smtp_response],
-        now=now,
-    )
-
-
-async def mark_retry(
-    pool: asyncpg.Pool,
-    message_id: str,
-    error: str,
-    delay_seconds: float,
+    lease_seconds: float,
     now: float | None = None,
-) -> bool:
-    """Put a claimed row back in the queue, due `delay_seconds` from now, keeping the error."""
-    return await _transition(
-        pool,
-        message_id,
-        set_sql="status = 'queued', claimed_at = NULL, last_error = $4,"
-        f" next_attempt_at = {_NOW.format(n=2)} + make_interval(secs => $5)",
-        where_status=("sending",),
-        event="retry",
-        detail=f"{error} (next attempt in {delay_seconds:.0f}s)",
-        extra=[error, float(delay_seconds)],
-        now=now,
-    )
+) -> list[OutboxRow]:
+    """Lease up to `limit` due queued rows to `owner` for `lease_seconds` (attempts + 1).
+
+    Rows locked by another claimer are skipped; transactional rows come first, then campaign
+    sends, then broadcasts, each in due order.
+    """
+    rows: list[OutboxRow] = []
+    async with pool.acquire() as conn:
+        for priority in (TRANSACTIONAL, CAMPAIGN, BROADCAST):
+            if len(rows) >= limit:
+                break
+            records = await conn.fetch(
+                _CLAIM, limit - len(rows), _ts(now), priority, owner, float(lease_seconds)
+            )
+            rows.extend(_row(record) for record in records)
+    return rows
 
 
-async def mark_failed(
-    pool: asyncpg.Pool, message_id: str, reason: str, now: float | None = None
-) -> bool:
-    """Fail a queued or claimed row for good, with the reason in `last_error` and the timeline."""
-    return await _transition(
-        pool,
-        message_id,
-        set_sql="status = 'failed', claimed_at = NULL, last_error = $4",
-        where_status=("queued", "sending"),
-        event="failed",
-        detail=reason,
-        extra=[reason],
-        now=now,
-    )
-
-
-_REAP = f"""
-WITH upd AS (
-    UPDATE outbox
-    SET status = 'queued', claimed_at = NULL, next_attempt_at = {_NOW.format(n=2)},
-        updated_at = {_NOW.format(n=2)}
-    WHERE status = 'sending'
-      AND claimed_at < {_NOW.format(n=2)} - make_interval(secs => $1)
-    RETURNING message_id
-), ev AS (
-    INSERT INTO message_events (message_id, status, at, detail)
-    SELECT message_id, 'requeued', {_NOW.format(n=2)}, 'claim expired; the sender stopped' FROM upd
-)
-SELECT count(*) FROM upd
+_RENEW = f"""
+UPDATE outbox SET lease_until = {_NOW.format(n=2)} + make_interval(secs => $3)
+WHERE message_id = ANY($4::text[]) AND status = 'sending' AND lease_owner = $1
+  AND lease_until > {_NOW.format(n=2)}
+RETURNING message_id
 """
 
 
-async def reap_stuck(
-    pool: asyncpg.Pool, older_than_seconds: float, now: float | None = None
-) -> int:
-    """Re-queue rows claimed longer ago than `older_than_seconds` (their sender died); returns how many."""
-    return await pool.fetchval(_REAP, float(older_than_seconds), _ts(now))
+async def renew_leases(
+    pool: asyncpg.Pool, owner: str, message_ids: list[str], lease_seconds: float,
+    now: float | None = None,
+) -> set[str]:
+    """Extend `owner`'s unexpired leases on `message_ids`; return the ids it still holds.
+
+    An expired lease is not renewed even if nobody took the row yet: it is lost, and the
+    row goes back to the queue. Rows the loop no longer works on are left to expire.
+    """
+    if not message_ids:
+        return set()
+    records = await pool.fetch(_RENEW, owner, _ts(now), float(lease_seconds), message_ids)
+    return {r["message_id"] for r in records}
+
+
+_REQUEUE = f"""
+WITH upd AS (
+    UPDATE outbox
+    SET status = 'queued', lease_owner = NULL, lease_until = NULL, claimed_at = NULL,
+        rate_slot = NULL, next_attempt_at = {_NOW.format(n=1)}, updated_at = {_NOW.format(n=1)}
+    WHERE status = 'sending' AND {{where}}
+    RETURNING message_id, lease_owner
+), ev AS (
+    INSERT INTO message_events (message_id, status, at, detail)
+    SELECT message_id, 'requeued', {_NOW.format(n=1)}, $2 FROM upd
+)
+SELECT count(*) FROM upd
+"""
+_REQUEUE_OWNER = _REQUEUE.format(where="lease_owner = $3")
+_REQUEUE_EXPIRED = _REQUEUE.format(where=f"lease_until < {_NOW.format(n=1)}")
+
+
+async def requeue_owned(pool: asyncpg.Pool, owner: str, now: float | None = None) -> int:
+    """Re-queue every row `owner` holds (its loop restarted), due at once; returns how many."""
+    detail = (
+        f"its delivery loop {owner} restarted before recording an outcome; "
+        "it may have reached the relay"
+    )
+    return await pool.fetchval(_REQUEUE_OWNER, _ts(now), detail, owner)
+
+
+async def requeue_expired(pool: asyncpg.Pool, now: float | None = None) -> int:
+    """Re-queue rows whose lease expired (their loop stopped renewing), due at once."""
+    detail = "lease expired (its delivery loop stopped); it may have reached the relay"
+    return await pool.fetchval(_REQUEUE_EXPIRED, _ts(now), detail)
+
+
+_RECORD = f"""
+WITH u AS (
+    SELECT * FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                         $8::text[], $9::float8[], $10::bool[], $11::float8[], $12::text[],
+                         $13::text[])
+        AS u(id, status, event, detail, response, error, due, refund, slot, version, subject)
+), upd AS (
+    UPDATE outbox o
+    SET status = u.status,
+        sent_at = CASE WHEN u.status = 'sent' THEN {_NOW.format(n=2)} ELSE o.sent_at END,
+        smtp_response = coalesce(u.response, o.smtp_response),
+        last_error = coalesce(u.error, o.last_error),
+        next_attempt_at = coalesce(to_timestamp(u.due), o.next_attempt_at),
+        attempts = CASE WHEN u.refund THEN greatest(0, o.attempts - 1) ELSE o.attempts END,
+        rate_slot = u.slot,
+        template_version = coalesce(u.version, o.template_version),
+        subject = coalesce(u.subject, o.subject),
+        lease_owner = NULL, lease_until = NULL, claimed_at = NULL,
+        updated_at = {_NOW.format(n=2)}
+    FROM u
+    WHERE o.message_id = u.id
+      AND CASE WHEN u.status = 'sent' THEN o.status <> 'sent'
+               ELSE o.status = 'sending' AND o.lease_owner = $1 END
+    RETURNING o.message_id
+), ev AS (
+    INSERT INTO message_events (message_id, status, at, detail)
+    SELECT upd.message_id, u.event, {_NOW.format(n=2)}, u.detail FROM upd JOIN u ON u.id = upd.message_id
+)
+SELECT message_id FROM upd
+"""
+
+
+async def record_outcomes(
+    pool: asyncpg.Pool, owner: str, outcomes: list[Outcome], now: float | None = None
+) -> set[str]:
+    """Apply outcomes in one statement per 500, each with its timeline event; return the ids applied.
+
+    A `sent` outcome applies unless the row is already sent (then it was a duplicate); the
+    others only while `owner` still holds the row's lease.
+    """
+    applied: set[str] = set()
+    async with pool.acquire() as conn:
+        for batch in _chunks(outcomes, _BATCH):
+            records = await conn.fetch(
+                _RECORD,
+                owner,
+                _ts(now),
+                [o.message_id for o in batch],
+                [o.status for o in batch],
+                [o.event for o in batch],
+                [o.detail for o in batch],
+                [o.smtp_response for o in batch],
+                [o.error for o in batch],
+                [o.due_at for o in batch],
+                [o.refund_attempt for o in batch],
+                [o.rate_slot for o in batch],
+                [o.template_version for o in batch],
+                [o.subject for o in batch],
+            )
+            applied.update(r["message_id"] for r in records)
+    return applied
+
+
+_NEXT_DUE = """
+SELECT least(
+    (SELECT min(next_attempt_at) FROM outbox WHERE status = 'queued' AND priority = 0),
+    (SELECT min(next_attempt_at) FROM outbox WHERE status = 'queued' AND priority = 1),
+    (SELECT min(next_attempt_at) FROM outbox WHERE status = 'queued' AND priority = 2))
+"""
+
+
+async def next_due(pool: asyncpg.Pool) -> float | None:
+    """When the next queued row falls due (Unix seconds), or None when the queue is empty."""
+    return _secs(await pool.fetchval(_NEXT_DUE))
+
+
+_RECENT_MARKETING = """
+SELECT person, message_id, status,
+       extract(epoch FROM coalesce(sent_at, claimed_at))::float8 AS at,
+       extract(epoch FROM claimed_at)::float8 AS claimed_at
+FROM outbox
+WHERE person = ANY($1::text[]) AND priority <> 0
+  AND ((status = 'sent' AND sent_at > $2) OR status = 'sending')
+"""
+
+
+@dataclass(frozen=True)
+class MarketingSend:
+    """A marketing message of a person that counts against the frequency limit."""
+
+    person: str
+    message_id: str
+    status: str
+    at: float
+    claimed_at: float | None
+
+
+async def recent_marketing(
+    pool: asyncpg.Pool, people: list[str], since: float
+) -> list[MarketingSend]:
+    """The people's marketing messages sent since `since` or being sent now."""
+    records = await pool.fetch(_RECENT_MARKETING, people, _ts(since))
+    return [
+        MarketingSend(r["person"], r["message_id"], r["status"], r["at"], r["claimed_at"])
+        for r in records
+    ]
 
 
 async def message_status(pool: asyncpg.Pool, message_id: str) -> MessageStatus | None:
@@ -271,87 +398,6 @@ async def message_status(pool: asyncpg.Pool, message_id: str) -> MessageStatus |
             for e in events
         ],
     )
-
-
-async def mark_skipped(
-    pool: asyncpg.Pool, message_id: str, event: str, reason: str, now: float | None = None
-) -> bool:
-    """Fail a claimed row without sending it (event: suppressed, unsubscribed, dropped)."""
-    if not event.isidentifier():
-        raise ValueError(f"event {event!r} must be a plain word")
-    return await _transition(
-        pool,
-        message_id,
-        set_sql="status = 'failed', claimed_at = NULL, last_error = $4",
-        where_status=("queued", "sending"),
-        event=event,
-        detail=reason,
-        extra=[reason],
-        now=now,
-    )
-
-
-async def defer(
-    pool: asyncpg.Pool, message_id: str, until: float, reason: str, now: float | None = None
-) -> bool:
-    """Put a claimed row back, due at `until`, without counting the claim as an attempt."""
-    return await _transition(
-        pool,
-        message_id,
-        set_sql="status = 'queued', claimed_at = NULL, attempts = greatest(0, attempts - 1),"
-        " next_attempt_at = to_timestamp($4)",
-        where_status=("sending",),
-        event="deferred",
-        detail=reason,
-        extra=[float(until)],
-        now=now,
-    )
-
-
-_RELEASE = f"""
-WITH upd AS (
-    UPDATE outbox
-    SET status = 'queued', claimed_at = NULL, attempts = greatest(0, attempts - 1),
-        updated_at = {_NOW.format(n=2)}
-    WHERE message_id = ANY($1::text[]) AND status = 'sending'
-    RETURNING message_id
-), ev AS (
-    INSERT INTO message_events (message_id, status, at, detail)
-    SELECT message_id, 'released', {_NOW.format(n=2)}, 'the sender stopped before trying it'
-    FROM upd
-)
-SELECT count(*) FROM upd
-"""
-
-
-async def release(
-    pool: asyncpg.Pool, message_ids: list[str], now: float | None = None
-) -> int:
-    """Give back claimed rows that were never tried (shutdown), due at once; returns how many."""
-    if not message_ids:
-        return 0
-    return await pool.fetchval(_RELEASE, message_ids, _ts(now))
-
-
-_RECENT_MARKETING = """
-SELECT extract(epoch FROM coalesce(sent_at, claimed_at))::float8 AS at
-FROM outbox
-WHERE person = $1 AND message_id <> $2
-  AND (command->>'transactional')::boolean IS NOT TRUE
-  AND ((status = 'sent' AND sent_at > $3)
-       -- Rows claimed before this one count too, so two loops cannot both take the last slot.
-       OR (status = 'sending' AND (claimed_at, message_id) < ($4::timestamptz, $2)))
-"""
-
-
-async def recent_marketing_sends(
-    pool: asyncpg.Pool, person: str, message_id: str, since: float, claimed_at: float
-) -> list[float]:
-    """Send times of the person's marketing messages since `since`, other than `message_id`."""
-    records = await pool.fetch(
-        _RECENT_MARKETING, person, message_id, _ts(since), _ts(claimed_at)
-    )
-    return [r["at"] for r in records]
 
 
 async def record_event(

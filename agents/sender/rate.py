@@ -26,3 +26,24 @@ class TokenBucket:
         self.updated = now
         self.tokens -= 1.0
         return 0.0 if self.tokens >= 0 else -self.tokens / self.rate
+
+
+def schedule(
+    tat: float | None, rate: float, now: float, count: int, *, burst_seconds: float = 0.1
+) -> tuple[list[float], float]:
+    """Send times for `count` messages held to `rate` per second, and the new arrival time.
+
+    GCRA (the generic cell rate algorithm): `tat` is when the next message would be due if
+    they went out exactly at the rate; up to `burst_seconds` of rate (at least one message)
+    may go at once, so any window of `w` seconds holds at most `rate * (w + burst_seconds) + 1`. Every
+    time returned is at or after `now`; the caller sends those at `now` and reserves the rest.
+    """
+    interval = 1.0 / rate
+    tolerance = max(0.0, burst_seconds - interval)
+    arrival = now if tat is None else tat
+    slots: list[float] = []
+    for _ in range(count):
+        slot = max(now, arrival - tolerance)
+        slots.append(slot)
+        arrival = max(arrival, slot) + interval
+    return slots, arrival

@@ -2,6 +2,10 @@
 
 Failures are classified: `TransientDeliveryError` (retry later) or `PermanentDeliveryError`
 (fail the message). Both carry the SMTP code (0 when there was none) and the server's words.
+A transient error about the relay itself (unreachable, dropped connection, timeout, 421,
+refused credentials) marks the relay down (`RelayHealth`): the delivery loops stop claiming,
+the message goes back to the queue without counting an attempt, and one probe every few
+seconds finds the relay back, so everything due leaves within seconds of its return.
 """
 
 from __future__ import annotations
@@ -28,7 +32,14 @@ class DeliveryError(Exception):
 
 
 class TransientDeliveryError(DeliveryError):
-    """Worth retrying later: 4xx replies, connection trouble, timeouts, relay misconfiguration."""
+    """Worth retrying later: 4xx replies, connection trouble, timeouts, relay misconfiguration.
+
+    `relay_down` is True when the trouble is the relay's, not the message's.
+    """
+
+    def __init__(self, code: int, message: str, *, relay_down: bool = False) -> None:
+        super().__init__(code, message)
+        self.relay_down = relay_down
 
 
 class PermanentDeliveryError(DeliveryError):
@@ -43,10 +54,49 @@ class PermanentDeliveryError(DeliveryError):
         self.hard_bounce = hard_bounce
 
 
+class RelayHealth:
+    """Whether the relay is reachable, shared by every connection to it and every loop using it."""
+
+    def __init__(
+        self, *, probe_every: float = 2.0, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    ) -> None:
+        self.down = False
+        self.reason = ""
+        self.probe_every = probe_every
+        self._sleep = sleep
+        self._probing: asyncio.Lock | None = None
+
+    def mark_down(self, reason: str) -> None:
+        """The relay failed in a way no message can fix."""
+        self.down, self.reason = True, reason
+
+    def mark_up(self) -> None:
+        """The relay answered."""
+        self.down, self.reason = False, ""
+
+    async def wait_until_up(self, probe: Callable[[], Awaitable[None]]) -> None:
+        """Probe every `probe_every` seconds until the relay answers (one prober at a time)."""
+        if self._probing is None:
+            self._probing = asyncio.Lock()
+        async with self._probing:
+            while self.down:
+                await self._sleep(self.probe_every)
+                try:
+                    await probe()
+                except DeliveryError as exc:
+                    self.reason = str(exc)
+                else:
+                    self.mark_up()
+
+
 class MailSender(Protocol):
     """What the delivery loop needs from a sender."""
 
+    health: RelayHealth
+
     async def send(self, message: OutgoingEmail) -> str: ...
+
+    async def probe(self) -> None: ...
 
 
 def classify(exc: BaseException) -> DeliveryError:
@@ -60,11 +110,13 @@ def classify(exc: BaseException) -> DeliveryError:
     if isinstance(exc, aiosmtplib.SMTPAuthenticationError):
         # A relay credential problem fails every message alike: keep them queued for the fix.
         return TransientDeliveryError(
-            exc.code, f"SMTP authentication failed (check NUDGE_SMTP_URL): {exc.message}"
+            exc.code, f"SMTP authentication failed (check NUDGE_SMTP_URL): {exc.message}",
+            relay_down=True,
         )
     if isinstance(exc, aiosmtplib.SMTPResponseException):
         if 400 <= exc.code < 500:
-            return TransientDeliveryError(exc.code, exc.message)
+            # 421: the service is not available and is closing the connection.
+            return TransientDeliveryError(exc.code, exc.message, relay_down=exc.code == 421)
         if 500 <= exc.code < 600:
             # A refused MAIL FROM is about our sender, not the recipient's address.
             return PermanentDeliveryError(
@@ -73,18 +125,23 @@ def classify(exc: BaseException) -> DeliveryError:
             )
         return TransientDeliveryError(exc.code, exc.message)
     if isinstance(exc, aiosmtplib.SMTPNotSupported):
-        return TransientDeliveryError(0, f"relay does not support what NUDGE_SMTP_URL asks: {exc}")
+        return TransientDeliveryError(
+            0, f"relay does not support what NUDGE_SMTP_URL asks: {exc}", relay_down=True
+        )
     if isinstance(exc, (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError, ssl.SSLError)):
-        return TransientDeliveryError(0, f"{type(exc).__name__}: {exc}")
+        return TransientDeliveryError(0, f"{type(exc).__name__}: {exc}", relay_down=True)
     return TransientDeliveryError(0, f"unexpected {type(exc).__name__}: {exc}")
 
 
 class SmtpSender:
     """One reusable SMTP connection to the relay, opened on first use and after a failure."""
 
-    def __init__(self, relay: SmtpRelay, *, timeout: float = 30.0) -> None:
+    def __init__(
+        self, relay: SmtpRelay, *, timeout: float = 30.0, health: RelayHealth | None = None
+    ) -> None:
         self.relay = relay
         self.timeout = timeout
+        self.health = health or RelayHealth()
         self._smtp: aiosmtplib.SMTP | None = None
 
     def _client(self) -> aiosmtplib.SMTP:
@@ -124,7 +181,10 @@ class SmtpSender:
                 errors, response = await smtp.sendmail(*envelope)
         except Exception as exc:
             await self.close()
-            raise classify(exc) from exc
+            error = classify(exc)
+            if isinstance(error, TransientDeliveryError) and error.relay_down:
+                self.health.mark_down(str(error))
+            raise error from exc
         if errors:
             # Some recipients refused while others were accepted (aiosmtplib returns them).
             refused = "; ".join(f"{rcpt}: {r.code} {r.message}" for rcpt, r in errors.items())
@@ -133,6 +193,15 @@ class SmtpSender:
                 raise PermanentDeliveryError(codes[0], f"recipients refused: {refused}")
             raise TransientDeliveryError(codes[0], f"recipients refused: {refused}")
         return response
+
+    async def probe(self) -> None:
+        """Connect if needed and say NOOP; raise TransientDeliveryError if the relay does not answer."""
+        try:
+            smtp, _ = await self._connected()
+            await smtp.noop()
+        except Exception as exc:
+            await self.close()
+            raise classify(exc) from exc
 
     async def close(self) -> None:
         """Close the connection (politely if possible); the next send reconnects."""
@@ -163,12 +232,14 @@ class SmtpPool:
         timeout: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        probe_every: float = 2.0,
     ) -> None:
         if size < 1:
             raise ValueError(f"an SMTP pool needs at least one connection, got size={size}")
         self.relay = relay
         self.size = size
-        self._senders = [SmtpSender(relay, timeout=timeout) for _ in range(size)]
+        self.health = RelayHealth(probe_every=probe_every, sleep=sleep)
+        self._senders = [SmtpSender(relay, timeout=timeout, health=self.health) for _ in range(size)]
         self._idle: asyncio.Queue[SmtpSender] | None = None
         # A burst of one second's worth (at least one message).
         self._bucket = TokenBucket(rate=rate_per_second, burst=max(1.0, rate_per_second))
@@ -192,6 +263,15 @@ class SmtpPool:
         sender = await idle.get()
         try:
             return await sender.send(message)
+        finally:
+            idle.put_nowait(sender)
+
+    async def probe(self) -> None:
+        """Probe the relay over a free connection (see `SmtpSender.probe`)."""
+        idle = self._queue()
+        sender = await idle.get()
+        try:
+            await sender.probe()
         finally:
             idle.put_nowait(sender)
 

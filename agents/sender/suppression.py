@@ -7,6 +7,8 @@ from datetime import datetime, timezone
 import asyncpg
 from pydantic import BaseModel, ConfigDict
 
+from schemas.addresses import normalize_email
+
 
 class Suppression(BaseModel):
     """One suppressed address, why, and since when (Unix seconds)."""
@@ -20,8 +22,12 @@ class Suppression(BaseModel):
 
 
 def normalize_address(address: str) -> str:
-    """The form addresses are stored and compared in (trimmed, lower case)."""
-    return address.strip().lower()
+    """The form addresses are stored and compared in (schemas/addresses.py: ASCII, lower case).
+
+    Raises AddressError for anything but exactly one valid address, so no spelling, case or
+    list syntax can slip past the list.
+    """
+    return normalize_email(address.strip())
 
 
 def _ts(now: float | None) -> datetime | None:

@@ -11,7 +11,7 @@ import asyncpg
 import pytest
 
 from agents.sender import outbox
-from agents.sender.delivery import DeliveryLoop, deliver_due, unsubscribe_url
+from agents.sender.delivery import DeliveryLoop, unsubscribe_url
 from agents.sender.smtp import SmtpSender
 from schemas.commands import RenderContext, SendEmail
 from schemas.inputs import Delivery
@@ -42,8 +42,8 @@ class Clock:
 
 
 class Outcomes(list[Delivery]):
-    async def __call__(self, outcome: Delivery) -> None:
-        self.append(outcome)
+    async def __call__(self, outcomes: list[Delivery]) -> None:
+        self.extend(outcomes)
 
 
 def send(message_id: str, template: str = "welcome", to: str | None = "ana@example.com") -> SendEmail:
@@ -82,7 +82,10 @@ async def sender(smtp):
 
 
 async def deliver(pool, sender, clock, outcomes, **options) -> int:
-    return await deliver_due(pool, sender, TEMPLATES, SETTINGS, outcomes, clock, **options)
+    """One round of a delivery loop: claim a batch, deliver it, record everything."""
+    loop = DeliveryLoop(pool, sender, TEMPLATES, options.pop("settings", SETTINGS), outcomes,
+                        now_fn=clock, **options)
+    return await loop.round()
 
 
 async def test_delivered_message_arrives_rendered_and_row_reads_sent(
@@ -203,10 +206,42 @@ def _closed_port() -> int:
         return sock.getsockname()[1]
 
 
-async def test_relay_down_is_retried_then_given_up_after_max_attempts(
+async def test_relay_down_puts_the_message_back_without_counting_an_attempt(
     db_pool: asyncpg.Pool, clock: Clock
 ):
     sender = SmtpSender(SmtpRelay(host="127.0.0.1", port=_closed_port()), timeout=2)
+    outcomes = Outcomes()
+    await outbox.insert_sends(db_pool, [send("m1")], now=clock())
+    assert await deliver(db_pool, sender, clock, outcomes) == 1
+
+    assert sender.health.down and "Connect" in sender.health.reason
+    status = await outbox.message_status(db_pool, "m1")
+    assert status is not None and (status.row.status, status.row.attempts) == ("queued", 0)
+    assert status.row.next_attempt_at <= clock() + 0.001  # due at once (microsecond rounding)
+    assert status.events[-1].status == "deferred" and "unreachable" in (status.events[-1].detail or "")
+    assert outcomes == []
+
+
+async def test_a_message_undelivered_past_the_give_up_age_fails(
+    db_pool: asyncpg.Pool, clock: Clock
+):
+    sender = SmtpSender(SmtpRelay(host="127.0.0.1", port=_closed_port()), timeout=2)
+    outcomes = Outcomes()
+    await outbox.insert_sends(db_pool, [send("m1")], now=clock())
+    await deliver(db_pool, sender, clock, outcomes)
+    clock.now += SETTINGS.delivery_give_up_seconds + 1
+    await deliver(db_pool, sender, clock, outcomes)
+
+    status = await outbox.message_status(db_pool, "m1")
+    assert status is not None and status.row.status == "failed"
+    assert status.row.last_error is not None and status.row.last_error.startswith("gave up")
+    assert [o.status for o in outcomes] == ["failed"]
+
+
+async def test_repeated_4xx_replies_are_given_up_after_max_attempts(
+    db_pool: asyncpg.Pool, smtp, sender, clock: Clock
+):
+    smtp.data_replies.extend(["451 4.3.0 Try again later"] * 3)
     outcomes = Outcomes()
     await outbox.insert_sends(db_pool, [send("m1")], now=clock())
     for _ in range(3):
@@ -219,6 +254,7 @@ async def test_relay_down_is_retried_then_given_up_after_max_attempts(
     assert "gave up after 3 attempts" in status.row.last_error
     assert [e.status for e in status.events].count("retry") == 2
     assert [o.status for o in outcomes] == ["failed"]
+    assert smtp.received == []
 
 
 async def test_loop_delivers_after_wake_and_stops_cleanly_on_cancel(
@@ -262,4 +298,4 @@ async def test_cancel_mid_send_finishes_that_send_and_records_it(
     assert len(smtp.received) == 1
     status = await outbox.message_status(db_pool, "m1")
     assert status is not None and status.row.status == "sent"
-    assert await outbox.reap_stuck(db_pool, 600, now=time.time() + 601) == 0
+    assert await outbox.requeue_expired(db_pool, now=time.time() + 601) == 0

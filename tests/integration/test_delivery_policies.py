@@ -13,7 +13,7 @@ import pytest
 
 from agents.sender import outbox, preferences, suppression
 from agents.sender.dead_letter import DeadLetter
-from agents.sender.delivery import DeliveryLoop, deliver_due
+from agents.sender.delivery import DeliveryLoop
 from agents.sender.links import verify
 from agents.sender.smtp import SmtpPool, SmtpSender
 from schemas.commands import RenderContext, SendEmail
@@ -40,8 +40,19 @@ class Clock:
 
 
 class Recorder(list):
+    """Records what the loop publishes: a batch of outcomes, or one dead letter, per call."""
+
     async def __call__(self, item) -> None:
-        self.append(item)
+        if isinstance(item, list):
+            self.extend(item)
+        else:
+            self.append(item)
+
+
+async def deliver_due(pool, sender, templates, settings, outcomes, clock=time.time, **options) -> int:
+    """One round of a delivery loop: claim a batch, deliver it, record everything."""
+    loop = DeliveryLoop(pool, sender, templates, settings, outcomes, now_fn=clock, **options)
+    return await loop.round()
 
 
 def send(message_id: str, template: str = "welcome", to: str = "ana@example.com", **extra) -> SendEmail:
@@ -197,8 +208,9 @@ async def test_two_loops_racing_for_one_person_send_only_the_limit(db_pool, smtp
     pool = SmtpPool(SmtpRelay(host=smtp.host, port=smtp.port), size=4)
     try:
         await asyncio.gather(*(
-            deliver_due(db_pool, pool, TEMPLATES, settings, Recorder(), limit=2, concurrency=2)
-            for _ in range(4)
+            deliver_due(db_pool, pool, TEMPLATES, settings, Recorder(), limit=2, concurrency=2,
+                        name=f"race/{i}")
+            for i in range(4)
         ))
     finally:
         await pool.close()

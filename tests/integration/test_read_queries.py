@@ -8,7 +8,7 @@ import asyncpg
 import pytest
 
 from agents.projector import queries
-from agents.sender import outbox
+from agents.sender import outbox, outcomes
 from schemas.commands import Activity, JourneyEvent, PersonSnapshot, SendEmail
 from streams.database import DEFAULT_APP_ID, create_pool
 
@@ -77,7 +77,7 @@ async def test_a_profile_has_attributes_segments_journeys_messages_with_reasons_
     ])
     await project(pool, [journey("entered", "ana")])
     await outbox.insert_sends(pool, [send("m1", "ana", "0", "entered welcome on signed_up")], now=T0)
-    await outbox.mark_sent(pool, "m1", "250 ok", now=T0 + 1)
+    await outbox.record_outcomes(pool, "test/0", [outcomes.sent("m1", "250 ok")], now=T0 + 1)
     profile = await queries.read_profile(pool, "ana")
     assert profile is not None
     assert (profile.exists, profile.email, profile.attributes) == (True, "ana@x.io", {"plan": "pro"})
@@ -99,9 +99,10 @@ async def test_campaign_metrics_count_journeys_and_each_steps_messages(pool, pro
         journey("entered", "bo"), journey("entered", "cy"), journey("exited", "cy"),
     ])
     await outbox.insert_sends(pool, [send("m1", "ana", "0", "r"), send("m2", "bo", "0", "r"), send("m3", "ana", "1", "r")], now=T0)
-    await outbox.mark_sent(pool, "m1", "250", now=T0)
-    await outbox.mark_sent(pool, "m2", "250", now=T0)
-    await outbox.mark_failed(pool, "m3", "550 no such user", now=T0)
+    await outbox.claim(pool, "test/0", 10, lease_seconds=60, now=T0)
+    await outbox.record_outcomes(pool, "test/0", [
+        outcomes.sent("m1", "250"), outcomes.sent("m2", "250"), outcomes.failed("m3", "550 no such user"),
+    ], now=T0)
     for status in ("opened", "opened", "clicked"):  # two opens of one message count once
         await outbox.record_event(pool, "m1", status, now=T0)
     [welcome] = await queries.campaign_metrics(pool)

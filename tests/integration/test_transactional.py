@@ -11,7 +11,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from agents.sender import outbox
-from agents.sender.delivery import deliver_due
+from agents.sender.delivery import DeliveryLoop
 from agents.sender.smtp import SmtpSender
 from schemas.templates import EmailTemplate
 from streams.http.server import operations_app
@@ -32,6 +32,14 @@ TEMPLATES = {
 }
 
 
+async def deliver_due(pool, sender, templates, settings, outcomes) -> int:
+    """One round of a delivery loop on the API's clock: claim a batch, deliver it, record it."""
+    return await DeliveryLoop(pool, sender, templates, settings, outcomes, now_fn=lambda: NOW + 1).round()
+
+
+NOW = 1_700_000_000.0
+
+
 class Recorder(list):
     async def __call__(self, item) -> None:
         self.append(item)
@@ -45,7 +53,7 @@ async def client(db_pool: asyncpg.Pool):
         return db_pool
 
     app = operations_app(transactional_operations(SETTINGS, pool_factory=pool, templates=lambda: TEMPLATES,
-                                                  clock=lambda: 1_700_000_000.0), SETTINGS)
+                                                  clock=lambda: NOW), SETTINGS)
     async with TestClient(TestServer(app)) as http:
         yield http
 

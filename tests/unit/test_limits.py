@@ -1,7 +1,7 @@
 """Frequency-limit arithmetic and the relay's token bucket."""
 
 from agents.sender.limits import DAY, WEEK, FrequencyLimits, next_allowed_at
-from agents.sender.rate import TokenBucket
+from agents.sender.rate import TokenBucket, schedule
 
 NOW = 1_000_000.0
 
@@ -43,3 +43,36 @@ def test_token_bucket_allows_a_burst_then_spaces_sends():
 def test_token_bucket_with_no_rate_never_waits():
     bucket = TokenBucket(rate=0, burst=1)
     assert all(bucket.reserve(0.0) == 0.0 for _ in range(100))
+
+
+def test_schedule_sends_a_burst_now_then_spaces_the_rest_at_the_rate():
+    slots, tat = schedule(None, rate=10, now=NOW, count=15, burst_seconds=1.0)
+    assert slots[:10] == [NOW] * 10
+    assert [round(s - NOW, 3) for s in slots[10:]] == [0.1, 0.2, 0.3, 0.4, 0.5]
+    assert round(tat - NOW, 3) == 1.5
+
+
+def test_schedule_continues_after_earlier_reservations():
+    _, tat = schedule(None, rate=10, now=NOW, count=15, burst_seconds=1.0)
+    slots, _ = schedule(tat, rate=10, now=NOW, count=2, burst_seconds=1.0)
+    assert [round(s - NOW, 3) for s in slots] == [0.6, 0.7]
+
+
+def test_schedule_forgets_unused_capacity_beyond_the_burst():
+    _, tat = schedule(None, rate=10, now=NOW, count=5, burst_seconds=1.0)
+    slots, _ = schedule(tat, rate=10, now=NOW + 60, count=12, burst_seconds=1.0)
+    # A minute idle saves one second's burst, not sixty.
+    assert slots.count(NOW + 60) == 10 and min(slots[10:]) > NOW + 60
+
+
+def test_schedule_never_exceeds_the_rate_over_any_window():
+    rate, now, slots = 50.0, NOW, []
+    tat = None
+    for step in range(40):
+        now = NOW + step * 0.13
+        batch, tat = schedule(tat, rate, now, 17)
+        slots.extend(batch)
+    slots.sort()
+    for i, start in enumerate(slots):
+        in_window = sum(1 for s in slots[i:] if s < start + 1.0)
+        assert in_window <= rate * (1.0 + 0.1) + 1

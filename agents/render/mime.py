@@ -53,11 +53,12 @@ class HeaderValueError(ValueError):
 
 @dataclass(frozen=True)
 class OutgoingEmail:
-    """A message ready for SMTP: envelope sender, its one recipient, and the message's bytes."""
+    """A message ready for SMTP: envelope sender, its one recipient, the bytes (and the subject)."""
 
     sender: str
     recipient: str
     data: bytes
+    subject: str = ""
 
 
 def _refuse_breaks(name: str, value: str) -> None:
@@ -261,4 +262,4 @@ def build_email(
         _part("html", html),
         f"\r\n--{boundary}--\r\n".encode("ascii"),
     ))
-    return OutgoingEmail(sender=sender, recipient=recipient, data=data)
+    return OutgoingEmail(sender=sender, recipient=recipient, data=data, subject=subject)

@@ -30,13 +30,14 @@ from typing import Any
 import asyncpg
 
 from agents.broadcast.plan import plan_broadcast
-from agents.broadcast.publish import scans_topic, start_scan
+from agents.broadcast.publish import start_scan
 from deploy.local import kafka, postgres, stack
 from deploy.local.runner import NudgeProcesses, free_port, nudge_env
 from schemas.campaigns import Campaign
 from schemas.inputs import Identify
 from streams.database import connect, create_pool
 from streams.http.publisher import InputPublisher
+from streams.settings import Settings
 
 PARTITIONS = 4
 SEGMENT = "bench_members"
@@ -220,7 +221,7 @@ async def broadcast(
     scan_id = starts[0].id
     pool = await create_pool(env["NUDGE_DATABASE_URL"], env["NUDGE_APP_ID"], max_size=2)
     try:
-        await start_scan(pool, env["NUDGE_KAFKA_BOOTSTRAP"], scans_topic(env["NUDGE_APP_ID"]), starts)
+        await start_scan(pool, Settings.from_env(env), starts)
     finally:
         await pool.close()
     run = BroadcastRun(scan_id=scan_id, members=members, seconds=0.0)

@@ -40,14 +40,21 @@ class ScanProgress(BaseModel):
 
 
 class BroadcastStatus(BaseModel):
-    """A scan and its per-partition progress."""
+    """A scan and its per-partition progress; for a broadcast, its messages too."""
 
     id: str
     kind: str
     campaign: str | None = None
     template: str | None = None
     segment: str | None = None
+    # Total sends per second, held across every worker at delivery; None: as fast as it goes.
+    rate: float | None = None
     partitions: list[ScanProgress] = Field(default_factory=list)
+    # Messages the broadcast put in the outbox (members who may get it), then sent and failed
+    # (suppressed, unsubscribed, refused by the relay); queued - sent - failed are on their way.
+    queued: int = 0
+    sent: int = 0
+    failed: int = 0
 
     @property
     def done(self) -> bool:

@@ -17,7 +17,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterator
 from typing import Any
 
 import asyncpg
@@ -31,6 +31,7 @@ from schemas.inputs import BroadcastSend, Input, Reevaluate
 from schemas.wire import encode_envelope
 from streams.app import Runtime
 from streams.database import get_pool
+from streams.person_store import PersonStore
 
 log = logging.getLogger(__name__)
 
@@ -96,15 +97,19 @@ async def _run_with_retries(rt: Runtime, start: ScanStart, partition: int) -> No
               "unfinished, with the last key done", start.id, partition, _ATTEMPTS)
 
 
-def _partition_db(rt: Runtime, partition: int) -> Any:
-    """The RocksDB of one people partition this worker actively owns (Faust keeps one per partition)."""
-    people, app = rt.people, rt.app
-    store = people.data
-    tp = TP(topic=people.changelog_topic.get_topic_name(), partition=partition)
-    if tp not in app.assignor.assigned_actives():
+def _check_owned(rt: Runtime, partition: int) -> None:
+    """Raise PartitionNotOwned unless this worker actively owns the people partition."""
+    tp = TP(topic=rt.people.changelog_topic.get_topic_name(), partition=partition)
+    if tp not in rt.app.assignor.assigned_actives():
         raise PartitionNotOwned(f"partition {partition} of the people table is not assigned here")
-    # Private Faust API: the per-partition DB and the key it keeps its offset under.
-    return store._db_for_partition(partition), store.offset_key
+
+
+def _partition_people(rt: Runtime, partition: int, after: str | None) -> Iterator[str]:
+    """The person ids of one owned partition, in key order, after `after`: all a scan reads."""
+    _check_owned(rt, partition)
+    store = PersonStore(rt.people)
+    for key, _ in store.items(partition, after.encode() if after is not None else None):
+        yield key.decode()
 
 
 class _Enqueued:
@@ -137,15 +142,7 @@ async def run_scan(rt: Runtime, start: ScanStart, partition: int) -> PartitionPr
     progress = await load_progress(pool, start.id, partition)
     if progress.done:
         return progress
-    db, offset_key = _partition_db(rt, partition)
-    it = db.iter()
-    if progress.last_key is None:
-        it.seek_to_first()
-    else:
-        resume = progress.last_key.encode()
-        it.seek(resume)
-        if it.valid() and it.key() == resume:
-            it.next()
+    people = _partition_people(rt, partition, progress.last_key)
     log.info("scan %s (%s) of partition %d starts after %s", start.id, start.kind, partition, progress.last_key)
     input_name = rt.input_topic.get_topic_name()
     enqueued = _Enqueued(rt)
@@ -153,14 +150,9 @@ async def run_scan(rt: Runtime, start: ScanStart, partition: int) -> PartitionPr
     enqueued_here = 0
     envelope: list[Input] = []
     # Bounded by the partition's size: the iterator only moves forward.
-    while it.valid():
-        key, value = it.key(), it.value()
-        it.next()
-        if key == offset_key or not value or key.startswith(b"\x00"):
-            continue
+    for person in people:
         progress.scanned += 1
         since_checkpoint += 1
-        person = key.decode()
         # The person agent decides each one (membership, suppression, subscription) and
         # records the send in the person's history: the scan only walks the keys.
         envelope.append(_scan_input(start, person))
@@ -169,8 +161,9 @@ async def run_scan(rt: Runtime, start: ScanStart, partition: int) -> PartitionPr
             progress.enqueued += len(envelope)
             enqueued_here += len(envelope)
             envelope = []
-        if start.rate and enqueued_here:
-            # Rate limit: never ahead of `rate` per second since this run began.
+        if start.rate and start.kind == "reevaluate" and enqueued_here:
+            # A broadcast's rate holds at delivery, across every worker (agents/sender/policy.py);
+            # a re-evaluation's paces the scan: never ahead of `rate` per second since it began.
             ahead = enqueued_here / start.rate - (time.monotonic() - began)
             if ahead > 0:
                 await asyncio.sleep(ahead)
@@ -188,7 +181,7 @@ async def run_scan(rt: Runtime, start: ScanStart, partition: int) -> PartitionPr
             await save_progress(pool, start.id, partition, progress)
             last_checkpoint, since_checkpoint = time.monotonic(), 0
             # A rebalance may have moved the partition away while we slept.
-            _partition_db(rt, partition)
+            _check_owned(rt, partition)
     if envelope:
         await enqueued.send(input_name, envelope[0].person.encode(), encode_envelope(envelope), partition)
         progress.enqueued += len(envelope)

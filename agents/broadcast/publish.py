@@ -7,17 +7,15 @@ from aiokafka import AIOKafkaProducer
 
 from agents.broadcast.store import create_scan
 from schemas.broadcasts import ScanStart
+from streams.settings import Settings
 
 
-def scans_topic(app_id: str) -> str:
-    """The scans topic's name; it has the input topic's partition count."""
-    return f"{app_id}-broadcasts"
-
-
-async def start_scan(pool: asyncpg.Pool, bootstrap: str, topic: str, starts: list[ScanStart]) -> None:
-    """Record the scan in PostgreSQL, then send each partition its start (acknowledged by Kafka)."""
+async def start_scan(pool: asyncpg.Pool, settings: Settings, starts: list[ScanStart]) -> None:
+    """Record the scan in PostgreSQL, then send each partition its start on the broadcasts
+    topic (acknowledged by Kafka)."""
     await create_scan(pool, starts)
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    topic = settings.broadcasts_topic
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
     await producer.start()
     try:
         for start in starts:

@@ -63,17 +63,21 @@ async def save_progress(pool: asyncpg.Pool, scan_id: str, partition: int, progre
 async def scan_status(pool: asyncpg.Pool, scan_id: str) -> BroadcastStatus | None:
     """A scan and its progress per partition, or None if unknown."""
     head = await pool.fetchrow(
-        "SELECT id, kind, campaign, template, segment FROM broadcasts WHERE id = $1", scan_id
+        "SELECT id, kind, campaign, template, segment, rate FROM broadcasts WHERE id = $1", scan_id
     )
     if head is None:
         return None
+    counts = await pool.fetchrow(
+        "SELECT queued, sent, failed FROM broadcast_counts WHERE broadcast = $1", scan_id
+    )
     rows = await pool.fetch(
         """SELECT partition, scanned, enqueued, done FROM broadcast_progress
            WHERE broadcast = $1 ORDER BY partition""",
         scan_id,
     )
     return BroadcastStatus(
-        **dict(head), partitions=[ScanProgress(**dict(r)) for r in rows]
+        **dict(head), partitions=[ScanProgress(**dict(r)) for r in rows],
+        **(dict(counts) if counts is not None else {}),
     )
 
 

@@ -66,7 +66,8 @@ def _ts(seconds: float) -> datetime:
 
 
 async def take_names(
-    pool: asyncpg.Pool, base: str, count: int, me: Me, now: float, expiry_seconds: float
+    pool: asyncpg.Pool, base: str, count: int, me: Me, now: float, expiry_seconds: float,
+    alive: Callable[[int], bool] = pid_alive,
 ) -> list[str]:
     """Hold `count` names `<base>/<i>`, the lowest free ones; each is then this process's."""
     names: list[str] = []
@@ -85,7 +86,7 @@ async def take_names(
             holder = None if record is None else Holder(
                 record["host"], record["pid"], record["instance"], record["at"]
             )
-            if not is_free(holder, me, now, expiry_seconds):
+            if not is_free(holder, me, now, expiry_seconds, alive):
                 continue
             await conn.execute(
                 "INSERT INTO delivery_loops (name, host, pid, instance, heartbeat_at)"

@@ -13,6 +13,7 @@ COMMANDS: dict[str, str] = {
     "inbox": "streams.cli.stack:inbox",
     "dev": "streams.cli.run:dev",
     "worker": "streams.cli.run:worker",
+    "deliver": "streams.cli.deliver:deliver",
     "api": "streams.cli.run:api",
     "migrate": "streams.cli.run:migrate",
     "simulate": "streams.cli.simulate:simulate",

@@ -9,7 +9,7 @@ import asyncpg
 import click
 
 from agents.broadcast.plan import BroadcastError, plan_broadcast
-from agents.broadcast.publish import scans_topic, start_scan
+from agents.broadcast.publish import start_scan
 from agents.broadcast.store import count_members, scan_status
 from agents.person.campaign_files import load_definitions
 from schemas.broadcasts import BroadcastStatus
@@ -22,8 +22,8 @@ from streams.settings import Settings
 @click.argument("campaign")
 @click.option("--segment", required=True, help="The segment whose members get the campaign.")
 @click.option("--dry-run", is_flag=True, help="Only count the segment's members (from PostgreSQL).")
-@click.option("--rate", type=float, default=None, help="Sends per second in all (default: no limit).")
-@click.option("--wait/--no-wait", default=True, show_default=True, help="Show progress until done.")
+@click.option("--rate", type=float, default=None, help="Sends per second in all, held at delivery across every worker (default: no limit).")
+@click.option("--wait/--no-wait", default=True, show_default=True, help="Show delivery progress until done.")
 def broadcast(campaign: str, segment: str, dry_run: bool, rate: float | None, wait: bool) -> None:
     """Send CAMPAIGN (a single `send` step) once to every member of --segment, fanned out per partition."""
     settings = Settings.from_env()
@@ -50,7 +50,7 @@ async def _run(settings: Settings, starts: list, segment: str, dry_run: bool, wa
         if dry_run:
             click.echo(f"{members} people in segment {segment} would get {starts[0].template}")
             return
-        await start_scan(pool, settings.kafka_bootstrap, scans_topic(settings.app_id), starts)
+        await start_scan(pool, settings, starts)
         click.echo(f"broadcast {starts[0].id} started: about {members} people in {segment}")
         if wait:
             await _follow(pool, starts[0].id, members)
@@ -58,23 +58,31 @@ async def _run(settings: Settings, starts: list, segment: str, dry_run: bool, wa
         await pool.close()
 
 
+# Polls with nothing left to send (scan done, every queued message sent or failed) before
+# the broadcast counts as delivered: the person agent may still be deciding the last inputs.
+_SETTLED_POLLS = 4
+
+
 async def _follow(pool: asyncpg.Pool, scan_id: str, expected: int) -> BroadcastStatus | None:
-    """Show a progress bar of sends enqueued until every partition is done."""
+    """Show delivery progress (queued, sent, failed) until the broadcast has settled."""
     status = None
     began = time.monotonic()
-    with click.progressbar(length=max(expected, 1), label="enqueued") as bar:
+    settled = 0
+    with click.progressbar(length=max(expected, 1), label="sent or failed") as bar:
         shown = 0
-        while True:
-            status = await scan_status(pool, scan_id)
-            enqueued = sum(p.enqueued for p in status.partitions) if status else 0
-            bar.update(min(enqueued, expected) - shown)
-            shown = min(enqueued, expected)
-            if status is not None and status.done:
-                break
+        while settled < _SETTLED_POLLS:
             await asyncio.sleep(0.5)
+            status = await scan_status(pool, scan_id)
+            if status is None:
+                continue
+            finished = status.sent + status.failed
+            bar.update(min(finished, expected) - shown)
+            shown = min(finished, expected)
+            settled = settled + 1 if status.done and finished == status.queued else 0
     if status is not None:
-        elapsed = time.monotonic() - began
-        enqueued = sum(p.enqueued for p in status.partitions)
         scanned = sum(p.scanned for p in status.partitions)
-        click.echo(f"done: {enqueued} sends enqueued, {scanned} people scanned, {elapsed:.1f}s")
+        click.echo(
+            f"done: {scanned} people scanned, {status.queued} queued, {status.sent} sent, "
+            f"{status.failed} failed, {time.monotonic() - began:.1f}s"
+        )
     return status

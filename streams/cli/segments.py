@@ -7,7 +7,7 @@ import asyncio
 import click
 
 from agents.broadcast.plan import plan_reevaluation
-from agents.broadcast.publish import scans_topic, start_scan
+from agents.broadcast.publish import start_scan
 from agents.broadcast.store import scan_status
 from streams.database import connect, create_pool
 from streams.settings import Settings
@@ -51,7 +51,7 @@ def backfill(reason: str, rate: float | None, wait: bool) -> None:
     async def run() -> None:
         pool = await create_pool(settings.database_url, settings.app_id, max_size=2)
         try:
-            await start_scan(pool, settings.kafka_bootstrap, scans_topic(settings.app_id), starts)
+            await start_scan(pool, settings, starts)
             click.echo(f"backfill {starts[0].id} started")
             while wait:
                 status = await scan_status(pool, starts[0].id)

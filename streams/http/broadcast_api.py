@@ -48,7 +48,7 @@ def broadcast_api_operations(settings: Settings, *, pool_factory: PoolFactory | 
         members = await count_members(pool, body.segment)
         if body.dry_run:
             return web.json_response({"dry_run": True, "members": members})
-        await start_scan(pool, settings.kafka_bootstrap, settings.broadcasts_topic, starts)
+        await start_scan(pool, settings, starts)
         return web.json_response({"id": starts[0].id, "members": members}, status=202)
 
     async def progress(call: Call) -> web.Response:

@@ -63,7 +63,7 @@ def send(message_id: str, template: str = "welcome", to: str = "ana@example.com"
 
 @pytest.fixture(autouse=True)
 async def _clean(db_pool: asyncpg.Pool) -> None:
-    await db_pool.execute("TRUNCATE suppressions, subscription_preferences")
+    await db_pool.execute("TRUNCATE suppressions, subscription_preferences, people")
 
 
 @pytest.fixture
@@ -305,3 +305,61 @@ async def test_cancel_mid_batch_loses_no_claim_and_sends_nothing_twice(db_pool, 
     ids = [m.message["Message-ID"] for m in smtp.received]
     assert len(ids) == count == len(set(ids))
     assert await db_pool.fetchval("SELECT max(attempts) FROM outbox") == 1
+
+
+@pytest.mark.parametrize("address", [
+    "two@x.test, attacker@evil.test",
+    '"Ana" <attacker@evil.test>',
+    "group: a@x.test, b@evil.test;",
+    "ana@example.com\r\nBcc: victim@evil.test",
+    "no-at-sign",
+])
+async def test_a_recipient_that_is_not_one_address_fails_at_send_time_with_the_reason(
+    db_pool, smtp, sender, address
+):
+    outcomes = Recorder()
+    await outbox.insert_sends(db_pool, [send("m1", to=address)])
+    await deliver_due(db_pool, sender, TEMPLATES, SETTINGS, outcomes)
+    assert smtp.received == []
+    status = await status_of(db_pool, "m1")
+    assert status.row.status == "failed" and status.events[-1].status == "invalid_recipient"
+    assert status.row.last_error.startswith("invalid recipient")
+    assert [o.status for o in outcomes] == ["failed"]
+
+
+@pytest.mark.parametrize("suppressed, sent_to", [
+    ("ana@example.com", "Ana@EXAMPLE.com"),
+    ("ANA@Example.COM", "ana@example.com"),
+    ("ana@bücher.example", "ana@xn--bcher-kva.example"),
+    ("ana@xn--bcher-kva.example", "Ana@BÜCHER.example"),
+])
+async def test_suppression_matches_every_spelling_of_the_address(db_pool, smtp, sender, suppressed, sent_to):
+    await suppression.suppress(db_pool, suppressed, "manual")
+    await outbox.insert_sends(db_pool, [send("m1", to=sent_to)])
+    await deliver_due(db_pool, sender, TEMPLATES, SETTINGS, Recorder())
+    assert smtp.received == []
+    assert (await status_of(db_pool, "m1")).events[-1].status == "suppressed"
+
+
+async def test_a_person_suppressed_or_unsubscribed_after_the_decision_is_stopped_at_send(db_pool, smtp, sender):
+    await db_pool.execute("TRUNCATE people")
+    await db_pool.execute(
+        "INSERT INTO people (person, email, suppressed, unsubscribed, updated_at) VALUES"
+        " ('sue', 'sue@x.test', true, false, now()), ('uma', 'uma@x.test', false, true, now())"
+    )
+    await outbox.insert_sends(db_pool, [
+        send("s1", to="sue@x.test", person="sue"), send("u1", to="uma@x.test", person="uma"),
+        send("u2", to="uma@x.test", person="uma", transactional=True),
+    ])
+    await deliver_due(db_pool, sender, TEMPLATES, SETTINGS, Recorder())
+    assert [m.message["Message-ID"] for m in smtp.received] == ["<u2@nudge.test>"]
+    assert (await status_of(db_pool, "s1")).events[-1].status == "suppressed"
+    assert (await status_of(db_pool, "u1")).events[-1].status == "unsubscribed"
+
+
+async def test_the_envelope_and_to_header_carry_the_ascii_form_of_the_address(db_pool, smtp, sender):
+    await outbox.insert_sends(db_pool, [send("m1", to="ana@bücher.example")])
+    await deliver_due(db_pool, sender, TEMPLATES, SETTINGS, Recorder())
+    [mail] = smtp.received
+    assert mail.rcpt_tos == ["ana@xn--bcher-kva.example"]
+    assert mail.message["To"].addresses[0].addr_spec == "ana@xn--bcher-kva.example"

@@ -69,7 +69,7 @@ _STATEMENTS = [
     # Mail not yet sent to an erased person must never go out.
     """UPDATE outbox SET status = 'failed', last_error = 'person erased', updated_at = now()
        WHERE person = ANY($1::text[]) AND status IN ('queued', 'sending')""",
-    f"""UPDATE outbox SET person = '{ERASED}', to_address = NULL,
+    f"""UPDATE outbox SET person = '{ERASED}', to_address = NULL, subject = NULL,
               command = (command - 'context') || jsonb_build_object('to', NULL, 'person', '{ERASED}'),
               last_error = CASE WHEN last_error = 'person erased' THEN last_error
                                 ELSE {_redact('last_error')} END,

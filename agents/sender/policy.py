@@ -37,8 +37,9 @@ JOIN unnest($3::text[], $4::text[]) AS u(person, topic) ON p.person = u.person A
 WHERE NOT p.subscribed
 """
 
-# A reserved broadcast slot is honoured when the row is claimed up to this late.
-_SLOT_GRACE_SECONDS = 1.0
+# A reserved broadcast slot is honoured when the row is claimed up to this late (a later claim
+# takes a new slot): any w seconds then hold at most rate * (w + 0.1 + 0.25) + 1 sends.
+_SLOT_GRACE_SECONDS = 0.25
 # ... and a row claimed this early for its slot (clocks of two workers) is sent too.
 _SLOT_EARLY_SECONDS = 0.05
 

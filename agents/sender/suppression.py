@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 import asyncpg
 from pydantic import BaseModel, ConfigDict
 
-from schemas.addresses import normalize_email
+from schemas.addresses import AddressError, normalize_email
 
 
 class Suppression(BaseModel):
@@ -28,6 +28,14 @@ def normalize_address(address: str) -> str:
     list syntax can slip past the list.
     """
     return normalize_email(address.strip())
+
+
+def _lookup_form(address: str) -> str:
+    # An entry stored before addresses were checked is only lower-cased: still findable.
+    try:
+        return normalize_address(address)
+    except AddressError:
+        return address.strip().lower()
 
 
 def _ts(now: float | None) -> datetime | None:
@@ -51,7 +59,7 @@ async def suppress(
 async def unsuppress(pool: asyncpg.Pool, address: str) -> bool:
     """Remove `address` from the list; False if it was not on it."""
     status = await pool.execute(
-        "DELETE FROM suppressions WHERE address = $1", normalize_address(address)
+        "DELETE FROM suppressions WHERE address = $1", _lookup_form(address)
     )
     return status.endswith(" 1")
 
@@ -60,7 +68,7 @@ async def suppression_of(pool: asyncpg.Pool, address: str) -> Suppression | None
     """The suppression of `address`, or None when it may receive email."""
     record = await pool.fetchrow(
         "SELECT address, reason, at, detail FROM suppressions WHERE address = $1",
-        normalize_address(address),
+        _lookup_form(address),
     )
     if record is None:
         return None

@@ -171,10 +171,13 @@ def test_a_broadcast_rate_holds_across_a_worker_and_a_delivery_process(nudge: Nu
         deliver.wait(timeout=30)
     assert owners >= 2, "both processes should have delivered part of it"
     arrivals.sort()
-    # GCRA with a tenth of a second of burst: at most rate * (w + 0.1) + 1 in any w seconds.
+    # Slots are given out at the rate with a tenth of a second of burst and honoured up to a
+    # quarter of a second late: at most rate * (w + 0.35) + 1 in any w seconds, measured at
+    # the relay (plus a message of jitter on a loaded machine).
+    window = 2.0
     for i, start in enumerate(arrivals):
-        in_second = sum(1 for t in arrivals[i:] if t < start + 1.0)
-        assert in_second <= rate * 1.1 + 1, (i, in_second)
+        in_window = sum(1 for t in arrivals[i:] if t < start + window)
+        assert in_window <= rate * (window + 0.35) + 2, (i, in_window)
     assert arrivals[-1] - arrivals[0] >= (80 - rate * 0.1 - 1) / rate - 0.5
 
 

@@ -16,7 +16,7 @@ from agents.broadcast.store import PartitionProgress, save_progress
 from agents.person.ids import journey_id, message_id
 from agents.projector import queries
 from agents.projector.export import export_person
-from agents.sender import outbox, preferences, suppression
+from agents.sender import outbox, outcomes, preferences, suppression
 from schemas.commands import Activity, JourneyEvent, PersonSnapshot, RenderContext, SendEmail
 from streams.cli import cli
 from streams.database import DEFAULT_APP_ID, create_pool
@@ -85,9 +85,12 @@ async def remember(pool: asyncpg.Pool, project, person: str, email: str, first_n
     await project(pool, projections(person, email, first_name, city, coupon))
     bounced, sent, queued = (send(person, email, first_name, coupon, n) for n in range(3))
     await outbox.insert_sends(pool, [bounced, sent, queued], now=T0 + 1)
-    await outbox.claim_due(pool, 2, now=T0 + 2)
-    await outbox.mark_failed(pool, bounced.message_id, f"550 5.1.1 <{email.lower()}>: no such user", now=T0 + 3)
-    await outbox.mark_sent(pool, sent.message_id, f"250 2.0.0 Ok: queued for <{email.lower()}>", now=T0 + 3)
+    await outbox.claim(pool, "erasure/0", 2, lease_seconds=60, now=T0 + 2)
+    await outbox.record_outcomes(pool, "erasure/0", [
+        outcomes.failed(bounced.message_id, f"550 5.1.1 <{email.lower()}>: no such user"),
+        outcomes.sent(sent.message_id, f"250 2.0.0 Ok: queued for <{email.lower()}>",
+                      template_version="v1", subject=f"Welcome, {first_name}"),
+    ], now=T0 + 3)
     await outbox.record_event(pool, sent.message_id, "opened", detail=f"{first_name}'s phone", now=T0 + 4)
     await suppression.suppress(pool, email, "hard_bounce", detail=f"550 5.1.1 <{email.lower()}>", now=T0 + 3)
     await preferences.set_preferences(pool, person, {"newsletter": False}, now=T0 + 4)

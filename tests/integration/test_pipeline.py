@@ -109,7 +109,7 @@ def test_a_worker_killed_after_sending_does_not_send_again_on_restart(nudge, inb
     nudge.request("POST", "/api/v1/customers/dee/events", {"name": "signed_up", "data": {"plan": "pro"}})
     # Killed once the send is recorded: a kill inside the SMTP exchange may send twice (the
     # fault suite counts those), one after it must not.
-    wait_for(lambda: outbox_statuses(fresh_database_url) == [("welcome", "sent")], 30, what="the welcome sent")
+    wait_for(lambda: outbox_statuses(nudge) == [("welcome", "sent")], 30, what="the welcome sent")
     nudge.kill_worker()
 
     nudge.start_worker()
@@ -120,10 +120,10 @@ def test_a_worker_killed_after_sending_does_not_send_again_on_restart(nudge, inb
     assert sorted(m.message["Subject"] for m in inbox.received) == ["Thanks for order o-9", "Welcome, Dee!"]
 
 
-def test_a_worker_with_an_empty_data_dir_restores_people_from_the_changelog(nudge, inbox, tmp_path, fresh_database_url):
+def test_a_worker_with_an_empty_data_dir_restores_people_from_the_changelog(nudge, inbox, tmp_path):
     nudge.request("PUT", "/api/v1/customers/eve", {"email": "eve@example.com", "first_name": "Eve"})
     nudge.request("POST", "/api/v1/customers/eve/events", {"name": "signed_up", "data": {"plan": "pro"}})
-    wait_for(lambda: outbox_statuses(fresh_database_url) == [("welcome", "sent")], 30, what="the welcome sent")
+    wait_for(lambda: outbox_statuses(nudge) == [("welcome", "sent")], 30, what="the welcome sent")
     nudge.kill_worker()
 
     # A replaced machine: the new worker has no local RocksDB state at all.

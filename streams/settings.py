@@ -119,6 +119,9 @@ class Settings(BaseModel):
     # Other workers keeping a warm copy of each people partition (Faust standby replicas): a
     # worker taking over a partition it has a standby for serves within seconds.
     standby_replicas: int = Field(default=0, ge=0)
+    # A people partition this many changelog records behind (or missing, on an empty data dir)
+    # is restored in bulk before Faust starts, instead of record by record by Faust.
+    restore_bulk_min_records: int = Field(default=20_000, ge=1)
     # --- delivery (agents/sender) ---
     # Keys the HMAC of unsubscribe, preferences, open and click links; set it in production,
     # and keep it: changing it breaks the links in every email already sent.

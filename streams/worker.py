@@ -47,13 +47,14 @@ def run_worker(settings: Settings, loglevel: str) -> None:
     """Prepare, then run a Faust worker until it is stopped."""
     from faust.worker import Worker
 
-    from streams.local_state import drop_stale_partitions
+    from streams.local_state import drop_stale_partitions, restore_in_bulk
     from streams.log_format import logging_config
 
     asyncio.run(prepare(settings))
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     runtime = build_worker(settings)
     drop_stale_partitions(runtime)
+    restore_in_bulk(runtime)
     tune_garbage_collector()
     json_logs = settings.log_format == "json"
     Worker(

@@ -83,7 +83,8 @@ class PersonAgent:
         # A worker frozen (SIGSTOP, a stalled VM) for longer than this may have been replaced
         # by the group: whatever it applied before must not be written any more.
         self._pause_limit = rt.app.conf.broker_session_timeout * 0.8
-        self._last_tick = time.monotonic()
+        # None until the worker runs: starting up (topics, recovery) is not a freeze.
+        self._last_tick: float | None = None
         self.fenced = False
 
     def apply(self, event: Any) -> None:
@@ -109,7 +110,7 @@ class PersonAgent:
     def tick(self) -> bool:
         """The watchdog: True (and fenced from then on) when the worker was frozen too long."""
         now = time.monotonic()
-        paused = now - self._last_tick > self._pause_limit
+        paused = self._last_tick is not None and now - self._last_tick > self._pause_limit
         self._last_tick = now
         if paused and not self.fenced:
             self.fenced = True

@@ -71,8 +71,11 @@ def test_a_worker_restoring_from_the_changelog_alone_has_exactly_the_old_workers
     assert len(before) >= PEOPLE  # people, the marker and the erasure marker of p001
     assert b"p001" not in before
 
+    # The new worker restores in bulk before Faust starts (any partition a record behind).
     nudge.env["NUDGE_DATA_DIR"] = str(old_dir.parent / "fresh-data")
+    nudge.env["NUDGE_RESTORE_BULK_MIN_RECORDS"] = "1"
     nudge.start_worker()
+    assert "in bulk" in (nudge.log_dir / "worker-2.log").read_text()
     wait_for(lambda: "Restore complete" in (nudge.log_dir / "worker-2.log").read_text() or
              "Recovery complete" in (nudge.log_dir / "worker-2.log").read_text(), 60, what="the restore")
     nudge.stop()

@@ -135,6 +135,8 @@ class PersonAgent:
             checkpoint = self.cache.checkpoint(campaign_source.current)
             if not events and not checkpoint.records and not checkpoint.dead_letters:
                 return
+            for letter in checkpoint.dead_letters:
+                log.warning("dead-lettered an input: %s", letter.reason)
             try:
                 await self.writer.write(checkpoint, fenced=lambda: self.tick())
             except CheckpointFailed as exc:

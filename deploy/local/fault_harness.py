@@ -354,6 +354,27 @@ class FaultDeployment:
 
         return run_sync(query())
 
+    def message_events(self, message_ids: list[str]) -> dict[str, list[tuple[float, str, str]]]:
+        """Each message's status timeline: (when, status, detail), oldest first (diagnostics)."""
+
+        async def query() -> dict[str, list[tuple[float, str, str]]]:
+            conn = await connect(self.database_url, self.app_id)
+            try:
+                rows = await conn.fetch(
+                    "SELECT message_id, extract(epoch FROM at)::float8 AS at, status,"
+                    " coalesce(detail, '') AS detail FROM message_events"
+                    " WHERE message_id = ANY($1::text[]) ORDER BY at, id",
+                    message_ids,
+                )
+            finally:
+                await conn.close()
+            found: dict[str, list[tuple[float, str, str]]] = {}
+            for r in rows:
+                found.setdefault(r["message_id"], []).append((r["at"], r["status"], r["detail"]))
+            return found
+
+        return run_sync(query())
+
     def count(
         self,
         case: str,
@@ -376,7 +397,7 @@ class FaultDeployment:
         rows, attempts = self.outbox()
         notes = (*notes, *(text for _, text in self.timeline if "by itself" in text or "carried on" in text))
         origin = self.timeline[0][0] if self.timeline else since
-        if self.timeline:
+        if len(self.timeline) > 1:
             notes = (*notes, "timeline (s after the first worker was ready): " + "; ".join(
                 f"+{at - origin:.1f} {text}" for at, text in self.timeline[1:]))
         starts = self.restart_seconds()
@@ -405,6 +426,16 @@ class FaultDeployment:
                          + (" | ".join(self.activity(person)) or "none"))
             notes = (*notes, *(f"{template} rows' last error ({n}x): {e}" for e, n in errors.items()))
         duplicate_metric = self.duplicate_metric()
+        copies: dict[str, list[Mail]] = {}
+        for mail in mails:
+            copies.setdefault(mail.message_id, []).append(mail)
+        duplicated = [m for m, got in copies.items() if len(got) > 1][:3]
+        for message_id, events in self.message_events(duplicated).items():
+            got = copies[message_id]
+            notes = (*notes, f"duplicate {got[0].template} of {got[0].person}: copies at "
+                     + ", ".join(f"+{m.at - origin:.1f}" for m in got) + "; outbox: "
+                     + "; ".join(f"+{at - origin:.1f} {status} {detail}".strip()
+                                 for at, status, detail in events))
         missing = sorted(set(accepted) - set(people))
         if missing:
             notes = (*notes, f"not in `people`: {', '.join(missing[:10])}"

@@ -103,3 +103,9 @@ def test_a_case_that_accepted_nobody_fails():
     empty = result(accepted=0, emails=(count_template("welcome", [], []),),
                    read_model=count_read_model([], [], {}))
     assert violations(empty) == ["no signup was accepted: the case measured nothing"]
+
+
+def test_a_zombie_case_does_not_take_the_delivery_metric_as_an_allowance():
+    emails = (count_template("welcome", ["a", "b"], [mail("a"), mail("a"), mail("b")]),)
+    assert violations(result(emails=emails, duplicate_metric=1)) == []
+    assert len(violations(result(emails=emails, duplicate_metric=1), trust_metric=False)) == 1

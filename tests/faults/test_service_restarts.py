@@ -15,7 +15,6 @@ from deploy.local.fault_counts import summary, violations
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
 
-@pytest.mark.fault_pending("the sender agent crashes on PostgreSQL errors and drops its batch (delivery)")
 def test_postgresql_restarted_under_load_loses_nothing(
     deployment, private_postgres, size, seed, record
 ):

@@ -12,7 +12,6 @@ from deploy.local.fault_counts import summary, violations
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
 
-@pytest.mark.fault_pending("issue 11 SMTP down: retries back off 30 s doubling per message (delivery)")
 def test_mail_due_while_the_relay_was_down_is_sent_soon_after_it_is_back(
     deployment, sink, size, seed, record
 ):

@@ -20,8 +20,15 @@ from deploy.local.fault_harness import WAIT_SECONDS
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
 
-@pytest.mark.fault_pending("issue 11 delivery leases: rows left in `sending` by a kill wait for the 600 s reaper (delivery)")
-@pytest.mark.parametrize("data_dir", ["its own data dir", "an empty data dir"])
+@pytest.mark.parametrize(
+    "data_dir",
+    [
+        "its own data dir",
+        pytest.param("an empty data dir", marks=pytest.mark.fault_pending(
+            "a person's first input, sent while no worker ran, skipped after an empty-dir restore (lead)"
+        )),
+    ],
+)
 def test_a_worker_killed_at_random_moments_and_restarted_loses_nothing(
     deployment, size, seed, record, data_dir
 ):

@@ -13,7 +13,10 @@ from deploy.local.fault_counts import summary, violations
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
 
-@pytest.mark.fault_pending("one `entered` event missing in 1 of 9 runs after the fence (lead)")
+@pytest.mark.fault_pending(
+    "the zombie sends after its lease expired (delivery); inputs lost after the restarted "
+    "zombie's bulk restore (lead)"
+)
 def test_a_worker_paused_past_its_session_and_resumed_sends_nothing_twice(
     deployment, sink, size, seed, record
 ):
@@ -41,5 +44,6 @@ def test_a_worker_paused_past_its_session_and_resumed_sends_nothing_twice(
     )
     record(result)
     # Allowed: a copy the relay took while the pause froze the sender before `sent`, re-sent
-    # by the survivor. Not allowed: the zombie sending, after it resumes, what was sent.
-    assert violations(result) == [], summary(result)
+    # by the survivor. Not allowed: the zombie sending, after it resumes, what was sent, even
+    # where the delivery side counted the lease it had lost.
+    assert violations(result, trust_metric=False) == [], summary(result)

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import threading
 import time
 from collections import defaultdict
 from typing import Any
@@ -37,8 +39,10 @@ log = logging.getLogger(__name__)
 WAKES_PER_ENVELOPE = 500
 # People kept decoded across checkpoints (the busiest stay warm).
 CACHE_PEOPLE = 20_000
-# How often the pause watchdog ticks.
+# How often the pause watchdog ticks; a fenced worker's process exits this long after.
 WATCHDOG_SECONDS = 0.25
+FENCED_EXIT_SECONDS = 10.0
+EXIT_FENCED = 75  # EX_TEMPFAIL: restart me
 
 
 class _Timers(msgspec.Struct):
@@ -247,6 +251,9 @@ def register(rt: Runtime) -> PersonAgent:
     async def watchdog() -> None:
         """Notice a freeze past the session timeout at once, and stop before writing anything."""
         if agent.tick():
+            # Faust's crash path can leave the process alive with its loop closed; a supervisor
+            # only restarts a process that exits, so make sure this one does.
+            threading.Timer(FENCED_EXIT_SECONDS, os._exit, (EXIT_FENCED,)).start()
             await app.crash(RuntimeError("worker frozen past its session timeout; restart it"))
 
     @app.on_before_shutdown.connect

@@ -61,34 +61,49 @@ def _pct(value: float | None) -> str:
 
 
 def targets(s: dict[str, Any]) -> list[tuple[str, str, str]]:
-    """(target, measured, met?) for the brief's four targets."""
+    """(target, measured, met?) for the targets of the hot-path issue (issue 10)."""
     rows = []
     proc = _get(s, "processing") or {}
-    best = max((v for v in proc.values() if isinstance(v, dict) and "ratio_to_raw_consume" in v),
-               key=lambda v: v["inputs_per_s"], default=None)
-    if best:
-        rows.append(("processing ≥ 50% of raw consume ceiling (same messages)",
-                     f"{best['ratio_to_raw_consume']:.2%} ({_fmt(best['inputs_per_s'])} inputs/s, "
-                     f"envelopes of {best['envelope_inputs']})",
-                     "met" if best["ratio_to_raw_consume"] >= 0.5 else "missed"))
+    runs = {v["envelope_inputs"]: v for v in proc.values() if isinstance(v, dict) and "inputs_per_s" in v}
+    if 100 in runs:
+        run = runs[100]
+        ratio = run.get("ratio_to_consume_and_decode")
+        rows.append(("envelopes of 100: ≥ 20,000 inputs/s (≥ 5% of consume + decode)",
+                     f"{_fmt(run['inputs_per_s'])} inputs/s ({_pct(ratio)} of consume + decode), "
+                     f"{_fmt(run.get('cpu_us_per_input'))} µs CPU/input",
+                     "met" if run["inputs_per_s"] >= 20_000 else "missed"))
+    if 1 in runs:
+        run = runs[1]
+        rows.append(("single-input messages: ≥ 5,000 inputs/s", f"{_fmt(run['inputs_per_s'])} inputs/s",
+                     "met" if run["inputs_per_s"] >= 5_000 else "missed"))
     lat = _get(s, "latency") or {}
     if "p99_ms" in lat:
         rate = lat["load"]["background_events_per_s"]
-        rows.append(("p99 event → SMTP < 1 s at 1,000 events/s", f"{_fmt(lat['p99_ms'])} ms at {_fmt(rate)} events/s",
-                     "met" if lat["p99_ms"] < 1000 and rate >= 950 else "missed"))
-    st = _get(s, "state") or {}
-    if "worker_rss_mib" in st:
-        at_1m = st["worker_rss_mib"] if st["people"] >= 1_000_000 else st.get("rss_at_1m_mib_extrapolated")
-        how = "measured" if st["people"] >= 1_000_000 else f"extrapolated from {st['people']:,}"
-        rows.append(("1,000,000 people on one worker, RSS < 2 GiB", f"{_fmt(at_1m)} MiB ({how})",
-                     "met" if at_1m is not None and at_1m < 2048 else "missed"))
+        rows.append(("p99 HTTP 200 → SMTP accepted < 500 ms at 2,000 events/s",
+                     f"{_fmt(lat['p99_ms'])} ms at {_fmt(rate)} events/s",
+                     "met" if lat["p99_ms"] < 500 and rate >= 1900 else "missed"))
     tim = _get(s, "timers") or {}
     if "sends_all" in tim:
         how = "" if tim["timers"] >= 100_000 else f" (for {tim['timers']:,} timers)"
-        rows.append(("100,000 simultaneous timers fired within 30 s",
+        rows.append(("100,000 timers due at one instant all fired within 10 s",
                      f"{_fmt(tim['sends_all'])} s{how}",
-                     ("met" if tim["sends_all"] <= 30 else "missed") if tim["timers"] >= 100_000
-                     else ("on track" if tim["sends_all"] * 100_000 / tim["timers"] <= 30 else "missed (by extrapolation)")))
+                     ("met" if tim["sends_all"] <= 10 else "missed") if tim["timers"] >= 100_000
+                     else "not measured at 100,000 (`--timers 100000`)"))
+    st = _get(s, "state") or {}
+    if "worker_rss_mib" in st:
+        measured = st["people"] >= 1_000_000
+        rows.append(("1,000,000 people on one worker (measured): RSS < 1 GiB",
+                     f"{_fmt(st['worker_rss_mib'])} MiB for {st['people']:,} people",
+                     ("met" if st["worker_rss_mib"] < 1024 else "missed") if measured
+                     else "not measured at 1,000,000 (`--state-people 1000000`)"))
+    rec = _get(s, "recovery") or {}
+    if rec.get("restored"):
+        measured = rec["people"] >= 1_000_000
+        rows.append(("cold restore of 1,000,000 people onto an empty data dir < 2 minutes",
+                     f"{_fmt(rec['spawn_to_marker_applied_s'])} s from spawn to a marker applied on every "
+                     f"partition, for {rec['people']:,} people (includes the 10 s session timeout)",
+                     ("met" if rec["spawn_to_marker_applied_s"] < 120 else "missed") if measured
+                     else "not measured at 1,000,000"))
     return rows
 
 

@@ -62,7 +62,7 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--state-people", type=int, default=50_000, help="people held for state/recovery")
     parser.add_argument("--timers", type=int, default=20_000, help="timers falling due at once")
     parser.add_argument("--latency-seconds", type=float, default=20.0)
-    parser.add_argument("--background-rates", default="1000,250",
+    parser.add_argument("--background-rates", default="2000,1000",
                         help="background events/s during latency; the first is the headline")
     parser.add_argument("--envelope-sizes", default="1,100", help="inputs per Kafka message to measure")
     parser.add_argument("--full", action="store_true",

@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 from aiosmtpd.controller import Controller
 
 from bench.workload import Message
 from deploy.local import kafka, postgres
 from deploy.local.runner import NudgeProcesses, delete_topics, free_port, nudge_env, wait_for
+from streams import kafka_offsets
 from streams.http.publisher import ensure_topic
 from streams.settings import Settings
 
@@ -60,43 +60,19 @@ async def produce(topic: str, messages: list[Message], acks: int | str = 1) -> f
 
 
 async def end_offsets(topic: str) -> dict[int, int]:
-    """The end offset of every partition of `topic`."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
-    await admin.start()
-    try:
-        described = await admin.describe_topics([topic])
-    finally:
-        await admin.close()
-    partitions = [p["partition"] for p in described[0]["partitions"]]
-    consumer = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP)
-    await consumer.start()
-    try:
-        ends = await consumer.end_offsets([TopicPartition(topic, p) for p in partitions])
-        return {tp.partition: offset for tp, offset in ends.items()}
-    finally:
-        await consumer.stop()
-
-
-async def committed(admin: AIOKafkaAdminClient, group: str, topic: str) -> dict[int, int]:
-    """The consumer group's committed offsets on `topic`."""
-    offsets = await admin.list_consumer_group_offsets(group)
-    return {tp.partition: meta.offset for tp, meta in offsets.items() if tp.topic == topic and meta.offset >= 0}
+    """The end offset of every partition of `topic` on the local stack."""
+    return await kafka_offsets.end_offsets(BOOTSTRAP, topic)
 
 
 async def wait_committed(group: str, topic: str, targets: dict[int, int], timeout: float,
                          interval: float = 0.1) -> float:
     """Poll until `group` has committed at least `targets` on `topic`; return the monotonic time."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
-    await admin.start()
-    try:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            done = await committed(admin, group, topic)
-            if all(done.get(p, 0) >= end for p, end in targets.items() if end > 0):
-                return time.monotonic()
-            await asyncio.sleep(interval)
-    finally:
-        await admin.close()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done = await kafka_offsets.committed_offsets(BOOTSTRAP, group, topic)
+        if all(done.get(p, 0) >= end for p, end in targets.items() if end > 0):
+            return time.monotonic()
+        await asyncio.sleep(interval)
     raise BenchError(f"group {group} did not reach {targets} on {topic} within {timeout:.0f}s")
 
 

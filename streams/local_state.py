@@ -26,10 +26,10 @@ import time
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 from rocksdict import AccessType, Options, Rdict, WriteBatch
 
 from streams.app import Runtime
+from streams.kafka_offsets import end_offsets
 
 def _say(message: str) -> None:
     # Before Faust starts, its logging is not set up yet: straight to the worker's output.
@@ -49,25 +49,6 @@ def persisted_offset(path: Path) -> int | None:
     return int(raw) if raw is not None else None
 
 
-async def changelog_ends(bootstrap: str, topic: str) -> dict[int, int]:
-    """The end offset of each partition of `topic` (empty: the topic does not exist)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        if topic not in await admin.list_topics():
-            return {}
-        [described] = await admin.describe_topics([topic])
-    finally:
-        await admin.close()
-    partitions = [TopicPartition(topic, p["partition"]) for p in described["partitions"]]
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
-    await consumer.start()
-    try:
-        return {tp.partition: end for tp, end in (await consumer.end_offsets(partitions)).items()}
-    finally:
-        await consumer.stop()
-
-
 def stale(offset: int | None, end: int) -> bool:
     """Whether a partition that applied up to `offset` is ahead of a changelog ending at `end`."""
     return offset is not None and offset >= end
@@ -78,7 +59,7 @@ def drop_stale_partitions(runtime: Runtime) -> list[Path]:
     table = runtime.people
     store = table.data
     topic = table.changelog_topic.get_topic_name()
-    ends = asyncio.run(changelog_ends(runtime.settings.kafka_bootstrap, topic))
+    ends = asyncio.run(end_offsets(runtime.settings.kafka_bootstrap, topic))
     removed = []
     for partition in range(runtime.settings.partitions):
         path = Path(store.partition_path(partition))
@@ -147,7 +128,7 @@ def restore_in_bulk(runtime: Runtime) -> dict[int, int]:
     store = table.data
     topic = table.changelog_topic.get_topic_name()
     settings = runtime.settings
-    ends = asyncio.run(changelog_ends(settings.kafka_bootstrap, topic))
+    ends = asyncio.run(end_offsets(settings.kafka_bootstrap, topic))
     paths = {p: Path(store.partition_path(p)) for p in range(settings.partitions)}
     fresh = not any(path.exists() for path in paths.values())
     restored: dict[int, int] = {}

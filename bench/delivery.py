@@ -166,6 +166,7 @@ async def run(args: argparse.Namespace) -> None:
         # Phase 2: throughput from a full outbox.
         now = time.time()
         await outbox.insert_sends(pool, [_command(i, now) for i in range(args.messages)])
+        cpu_before, server_before = _cpu(), _cpu(server.pid)
         started = time.perf_counter()
         if args.processes:
             env = {**os.environ, "NUDGE_DATABASE_URL": dsn, "NUDGE_APP_ID": settings.app_id,
@@ -181,12 +182,19 @@ async def run(args: argparse.Namespace) -> None:
         while await pool.fetchval("SELECT count(*) FROM outbox WHERE status <> 'sent'"):
             await asyncio.sleep(0.05)
         elapsed = time.perf_counter() - started
+        (user, system), (server_user, server_system) = _cpu(), _cpu(server.pid)
+        user, system = user - cpu_before[0], system - cpu_before[1]
+        server_cpu = server_user + server_system - sum(server_before)
         rate = args.messages / elapsed
         how = (f"{args.processes} nudge deliver processes x {args.loops} loops" if args.processes
                else f"{args.loops} loops in this process")
         print(f"throughput: {args.messages} messages in {elapsed:.2f}s = {rate:.0f} msg/s "
               f"({how}, {args.connections} connections, batch {args.batch}); "
               f"{rate / raw:.0%} of raw SMTP")
+        if not args.processes:
+            per = 1e6 / args.messages
+            print(f"CPU per message: delivery {(user + system) * per:.0f} µs ({user * per:.0f} user, "
+                  f"{system * per:.0f} kernel), SMTP server {server_cpu * per:.0f} µs")
 
         # Phase 3: latency at a steady offered load of `--load` x the measured rate.
         offered = rate * args.load
@@ -224,6 +232,13 @@ async def run(args: argparse.Namespace) -> None:
         await pool.close()
         server.communicate("", timeout=10)
         postgres.drop_database(name)
+
+
+def _cpu(pid: int | None = None) -> tuple[float, float]:
+    """(user, system) CPU seconds used so far by this process, or by `pid`."""
+    fields = Path(f"/proc/{pid or 'self'}/stat").read_text().rsplit(")", 1)[1].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
 
 
 def _templates_dir() -> str:

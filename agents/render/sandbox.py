@@ -227,9 +227,16 @@ def render_within(
     token = _current.set(budget)
     try:
         chunks: list[str] = []
+        # `budget.output` with the size check inlined: delivery renders thousands of parts a
+        # second, and most of their chunks are short.
+        chars, max_chars, step = 0, limits.max_chars, budget.step
         for chunk in template.generate(variables):
-            budget.output(chunk)
+            chars += len(chunk)
+            if chars > max_chars:
+                raise RenderBudgetExceeded(f"output is larger than {max_chars} characters")
             chunks.append(chunk)
+            step()
+        budget.chars = chars
         return "".join(chunks)
     finally:
         _current.reset(token)

@@ -168,26 +168,31 @@ async def insert_sends(
     return inserted
 
 
+def _due(priority: int, limit: str) -> str:
+    return f"""SELECT message_id, next_attempt_at FROM outbox
+        WHERE status = 'queued' AND priority = {priority} AND next_attempt_at <= {_NOW.format(n=2)}
+        ORDER BY next_attempt_at LIMIT {limit} FOR UPDATE SKIP LOCKED"""
+
+
+# One statement: each priority's due rows in turn (its own index range), up to the limit.
 _CLAIM = f"""
-WITH due AS (
-    SELECT message_id FROM outbox
-    WHERE status = 'queued' AND priority = $3 AND next_attempt_at <= {_NOW.format(n=2)}
-    ORDER BY next_attempt_at
-    LIMIT $1
-    FOR UPDATE SKIP LOCKED
-), claimed AS (
+WITH due0 AS ({_due(TRANSACTIONAL, "$1")}),
+due1 AS ({_due(CAMPAIGN, "greatest(0, $1 - (SELECT count(*) FROM due0))")}),
+due2 AS ({_due(BROADCAST, "greatest(0, $1 - (SELECT count(*) FROM due0) - (SELECT count(*) FROM due1))")}),
+due AS (SELECT * FROM due0 UNION ALL SELECT * FROM due1 UNION ALL SELECT * FROM due2),
+claimed AS (
     UPDATE outbox o
-    SET status = 'sending', attempts = o.attempts + 1, lease_owner = $4,
-        lease_until = {_NOW.format(n=2)} + make_interval(secs => $5),
+    SET status = 'sending', attempts = o.attempts + 1, lease_owner = $3,
+        lease_until = {_NOW.format(n=2)} + make_interval(secs => $4),
         claimed_at = {_NOW.format(n=2)}, updated_at = {_NOW.format(n=2)}
     FROM due WHERE o.message_id = due.message_id
     RETURNING o.*
 ), ev AS (
     INSERT INTO message_events (message_id, status, at, detail)
-    SELECT message_id, 'sending', {_NOW.format(n=2)}, 'attempt ' || attempts || ' by ' || $4
+    SELECT message_id, 'sending', {_NOW.format(n=2)}, 'attempt ' || attempts || ' by ' || $3
     FROM claimed
 )
-SELECT {_ROW_COLUMNS} FROM claimed ORDER BY next_attempt_at, message_id
+SELECT {_ROW_COLUMNS} FROM claimed ORDER BY priority, next_attempt_at, message_id
 """
 
 
@@ -204,16 +209,8 @@ async def claim(
     Rows locked by another claimer are skipped; transactional rows come first, then campaign
     sends, then broadcasts, each in due order.
     """
-    rows: list[OutboxRow] = []
-    async with pool.acquire() as conn:
-        for priority in (TRANSACTIONAL, CAMPAIGN, BROADCAST):
-            if len(rows) >= limit:
-                break
-            records = await conn.fetch(
-                _CLAIM, limit - len(rows), _ts(now), priority, owner, float(lease_seconds)
-            )
-            rows.extend(_row(record) for record in records)
-    return rows
+    records = await pool.fetch(_CLAIM, limit, _ts(now), owner, float(lease_seconds))
+    return [_row(record) for record in records]
 
 
 _RENEW = f"""

@@ -18,6 +18,7 @@ from typing import Awaitable, Callable, Protocol
 import aiosmtplib
 
 from agents.render.mime import OutgoingEmail
+from agents.sender.smtp_session import MailSession, SessionLost, SmtpReplyError
 from agents.sender.rate import TokenBucket
 from streams.settings import SmtpRelay
 
@@ -129,20 +130,38 @@ def classify(exc: BaseException) -> DeliveryError:
             0, f"relay does not support what NUDGE_SMTP_URL asks: {exc}", relay_down=True
         )
     if isinstance(exc, (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError, ssl.SSLError)):
+        # OSError includes SessionLost: the pipelined connection broke.
         return TransientDeliveryError(0, f"{type(exc).__name__}: {exc}", relay_down=True)
     return TransientDeliveryError(0, f"unexpected {type(exc).__name__}: {exc}")
 
 
+def _reply_error(exc: SmtpReplyError) -> DeliveryError:
+    if 400 <= exc.code < 500:
+        return TransientDeliveryError(exc.code, exc.message, relay_down=exc.code == 421)
+    if 500 <= exc.code < 600:
+        # A refused MAIL FROM is about our sender, not the recipient's address.
+        return PermanentDeliveryError(exc.code, exc.message, hard_bounce=exc.stage != "MAIL FROM")
+    return TransientDeliveryError(exc.code, f"{exc.stage}: unexpected reply {exc.message}")
+
+
 class SmtpSender:
-    """One reusable SMTP connection to the relay, opened on first use and after a failure."""
+    """One reusable SMTP connection to the relay, opened on first use and after a failure.
+
+    aiosmtplib connects (TLS, EHLO, AUTH); `MailSession` then drives the transactions
+    (pipelined when the relay offers PIPELINING).
+    """
 
     def __init__(
-        self, relay: SmtpRelay, *, timeout: float = 30.0, health: RelayHealth | None = None
+        self, relay: SmtpRelay, *, timeout: float = 30.0, health: RelayHealth | None = None,
+        pipelining: bool = True,
     ) -> None:
         self.relay = relay
         self.timeout = timeout
         self.health = health or RelayHealth()
-        self._smtp: aiosmtplib.SMTP | None = None
+        self.pipelining = pipelining
+        self._conn: aiosmtplib.SMTP | MailSession | None = None
+        # One transaction at a time on the connection (a pool hands it to one sender anyway).
+        self._busy: asyncio.Lock | None = None
 
     def _client(self) -> aiosmtplib.SMTP:
         relay = self.relay
@@ -158,33 +177,26 @@ class SmtpSender:
             validate_certs=relay.verify_tls,
         )
 
-    async def _connected(self) -> tuple[aiosmtplib.SMTP, bool]:
-        if self._smtp is not None and self._smtp.is_connected:
-            return self._smtp, True
-        self._smtp = self._client()
-        await self._smtp.connect()
-        return self._smtp, False
-
-    async def send(self, message: OutgoingEmail) -> str:
-        """Send one message; return the relay's reply, or raise Transient/PermanentDeliveryError."""
-        envelope = (message.sender, [message.recipient], message.data)
-        try:
-            smtp, reused = await self._connected()
+    async def _connected(self) -> tuple[aiosmtplib.SMTP | MailSession, bool]:
+        if self._conn is not None and self._conn.is_connected:
+            return self._conn, True
+        smtp = self._client()
+        self._conn = smtp
+        await smtp.connect()
+        if smtp.is_ehlo_or_helo_needed:
             try:
-                errors, response = await smtp.sendmail(*envelope)
-            except aiosmtplib.SMTPServerDisconnected:
-                if not reused:
-                    raise
-                # The relay dropped an idle connection; one fresh try before calling it a failure.
-                await self.close()
-                smtp, _ = await self._connected()
-                errors, response = await smtp.sendmail(*envelope)
-        except Exception as exc:
-            await self.close()
-            error = classify(exc)
-            if isinstance(error, TransientDeliveryError) and error.relay_down:
-                self.health.mark_down(str(error))
-            raise error from exc
+                await smtp.ehlo()
+            except aiosmtplib.SMTPHeloError:
+                await smtp.helo()
+        if smtp.transport is not None:
+            pipelining = self.pipelining and smtp.supports_extension("pipelining")
+            self._conn = MailSession(smtp.transport, self.timeout, pipelining=pipelining)
+        return self._conn, False
+
+    async def _transaction(self, conn: aiosmtplib.SMTP | MailSession, message: OutgoingEmail) -> str:
+        if isinstance(conn, MailSession):
+            return await conn.send(message)
+        errors, response = await conn.sendmail(message.sender, [message.recipient], message.data)
         if errors:
             # Some recipients refused while others were accepted (aiosmtplib returns them).
             refused = "; ".join(f"{rcpt}: {r.code} {r.message}" for rcpt, r in errors.items())
@@ -194,26 +206,60 @@ class SmtpSender:
             raise TransientDeliveryError(codes[0], f"recipients refused: {refused}")
         return response
 
-    async def probe(self) -> None:
-        """Connect if needed and say NOOP; raise TransientDeliveryError if the relay does not answer."""
+    async def send(self, message: OutgoingEmail) -> str:
+        """Send one message; return the relay's reply, or raise Transient/PermanentDeliveryError."""
+        if self._busy is None:
+            self._busy = asyncio.Lock()
+        async with self._busy:
+            return await self._send(message)
+
+    async def _send(self, message: OutgoingEmail) -> str:
         try:
-            smtp, _ = await self._connected()
-            await smtp.noop()
+            conn, reused = await self._connected()
+            try:
+                return await self._transaction(conn, message)
+            except (aiosmtplib.SMTPServerDisconnected, SessionLost) as exc:
+                if not reused or getattr(exc, "message_sent", False):
+                    raise
+                # The relay dropped an idle connection before the message went: one fresh try.
+                await self.close()
+                conn, _ = await self._connected()
+                return await self._transaction(conn, message)
+        except DeliveryError:
+            raise
+        except SmtpReplyError as exc:
+            # A refusal: the connection itself is fine and stays open.
+            error = _reply_error(exc)
         except Exception as exc:
             await self.close()
-            raise classify(exc) from exc
+            error = classify(exc)
+        if isinstance(error, TransientDeliveryError) and error.relay_down:
+            self.health.mark_down(str(error))
+        raise error
+
+    async def probe(self) -> None:
+        """Connect if needed and say NOOP; raise TransientDeliveryError if the relay does not answer."""
+        if self._busy is None:
+            self._busy = asyncio.Lock()
+        try:
+            async with self._busy:
+                conn, _ = await self._connected()
+                await conn.noop()
+        except Exception as exc:
+            await self.close()
+            raise (_reply_error(exc) if isinstance(exc, SmtpReplyError) else classify(exc)) from exc
 
     async def close(self) -> None:
         """Close the connection (politely if possible); the next send reconnects."""
-        smtp, self._smtp = self._smtp, None
-        if smtp is None:
+        conn, self._conn = self._conn, None
+        if conn is None:
             return
         try:
-            if smtp.is_connected:
-                await smtp.quit()
+            if conn.is_connected:
+                await conn.quit()
         except Exception:
             # Already broken: just drop the transport.
-            smtp.close()
+            conn.close()
 
 
 class SmtpPool:
@@ -279,7 +325,7 @@ class SmtpPool:
     def open_connections(self) -> int:
         """How many of the pool's connections are currently open."""
         return sum(
-            1 for sender in self._senders if sender._smtp is not None and sender._smtp.is_connected
+            1 for sender in self._senders if sender._conn is not None and sender._conn.is_connected
         )
 
     async def close(self) -> None:

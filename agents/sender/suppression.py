@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from functools import lru_cache
 
 import asyncpg
 from pydantic import BaseModel, ConfigDict
 
-from schemas.addresses import AddressError, normalize_email
+from schemas.addresses import AddressError, EmailAddress, parse_email
 
 
 class Suppression(BaseModel):
@@ -21,13 +22,20 @@ class Suppression(BaseModel):
     detail: str | None = None
 
 
+@lru_cache(maxsize=8192)
+def recipient(address: str) -> EmailAddress:
+    """`address` parsed strictly (schemas/addresses.py); cached: a send parses its address
+    when checked and again when built, and the IDNA step is the costly part."""
+    return parse_email(address)
+
+
 def normalize_address(address: str) -> str:
     """The form addresses are stored and compared in (schemas/addresses.py: ASCII, lower case).
 
     Raises AddressError for anything but exactly one valid address, so no spelling, case or
     list syntax can slip past the list.
     """
-    return normalize_email(address.strip())
+    return recipient(address.strip()).normalized
 
 
 def _lookup_form(address: str) -> str:

@@ -1,5 +1,7 @@
 """The template renderer: sandboxed Jinja2 with strict variables and history helpers."""
 
+import uuid
+
 import pytest
 
 from agents.render.email import html_to_text, render_email
@@ -187,3 +189,36 @@ def test_unsubscribe_url_is_available_to_templates():
 
 def test_html_to_text_decodes_entities_and_drops_scripts():
     assert html_to_text("<script>x()</script><p>Tom &amp; Jerry&nbsp;!</p>") == "Tom & Jerry !"
+
+
+def test_html_to_text_reads_script_and_style_as_raw_text():
+    html = "<style>p{x:1} a<b</style><p>Hi</p><script>if (a<b) {}</script> after"
+    assert html_to_text(html) == "Hi\n\nafter"
+
+
+def test_html_to_text_takes_tags_and_attributes_in_any_case_the_last_one_winning():
+    html = "<A HREF='https://one' href='https://two'>Go</A><IMG ALT=pic><P>x</P>"
+    assert html_to_text(html) == "Go (https://two)pic\nx"
+
+
+def test_html_to_text_keeps_a_lone_angle_bracket_and_drops_comments():
+    assert html_to_text("a < b <!-- hidden --> <!DOCTYPE html>c &copy; &#169;") == "a < b c © ©"
+
+
+def test_html_to_text_lists_and_link_urls():
+    html = "<ul><li>one<li><a href='https://x.test/?a=1&amp;b=2'>two</a></ul><a href='#top'>top</a>"
+    assert html_to_text(html) == "- one\n- two (https://x.test/?a=1&b=2)\ntop"
+
+
+def test_a_template_version_is_compiled_once_and_reused_for_every_message():
+    from agents.render import email as email_module
+
+    tag = uuid.uuid4().hex  # sources no other test compiled
+    template = EmailTemplate(id="once", subject=f"Hi {{{{ customer.n }}}}{tag}", body=f"<p>{{{{ customer.n }}}} {tag}</p>")
+    before = email_module._compile.cache_info().misses
+    for n in range(50):
+        assert render_email(template, RenderContext(customer={"n": n})).subject == f"Hi {n}{tag}"
+    assert email_module._compile.cache_info().misses - before == 2  # subject and body
+    edited = template.model_copy(update={"body": f"<p>{{{{ customer.n }}}} edited {tag}</p>"})
+    render_email(edited, RenderContext(customer={"n": 1}))
+    assert email_module._compile.cache_info().misses - before == 3

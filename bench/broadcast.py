@@ -8,8 +8,13 @@ to the input topic in envelopes (`InputPublisher`). `--people` people are in the
 `--kill-at F`, a second one is interrupted by SIGKILL once F of its outbox rows are in (or,
 with `--kill-when scanned`, once its checkpoints count F of the people scanned), and the worker
 restarted. Each must end with exactly one outbox row per member and none for the others.
-Delivery is parked (a relay nobody listens on, one message per thousand seconds): only outbox
-rows count here.
+Without `--deliver`, delivery is parked (a relay nobody listens on, one message per thousand
+seconds): only outbox rows count. With `--deliver`, an SMTP server in its own process counts
+the emails: each broadcast is timed from its start to the last email accepted, must reach every
+member, and reports the duplicates (`--kill-when emails` kills once F of the emails arrived).
+Delivery then runs in `--deliver-processes` `nudge deliver` processes (0: inside the worker).
+
+    .venv/bin/python -m bench.broadcast --people 1000000 --kill-at 0.5 --kill-when emails --deliver
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import argparse
 import asyncio
 import json
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -37,6 +43,7 @@ from schemas.campaigns import Campaign
 from schemas.inputs import Identify
 from streams.database import connect, create_pool
 from streams.http.publisher import InputPublisher
+from bench.smtp_server import SmtpServer
 from streams.settings import Settings
 
 PARTITIONS = 4
@@ -67,7 +74,11 @@ class BroadcastRun:
     scan_seconds: float = 0.0
     killed_at_rows: int | None = None
     killed_at_scanned: int | None = None
+    killed_at_emails: int | None = None
     restart_seconds: float | None = None
+    # With --deliver: emails the members got in all, and how many went more than once.
+    emails: int | None = None
+    duplicates: int | None = None
 
     @property
     def rate(self) -> float:
@@ -82,9 +93,14 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--others", type=int, default=None, help="people not in the segment (default people/10)")
     parser.add_argument("--kill-at", type=float, default=None,
                         help="also run a broadcast whose worker is SIGKILLed at this fraction of outbox rows")
-    parser.add_argument("--kill-when", choices=("rows", "scanned"), default="rows",
-                        help="count the --kill-at fraction in outbox rows, or in people the scan has checkpointed "
-                             "(the scan outruns the sender, so 'rows' usually kills after the scan ended)")
+    parser.add_argument("--kill-when", choices=("rows", "scanned", "emails"), default="rows",
+                        help="count the --kill-at fraction in outbox rows, in people the scan has checkpointed "
+                             "(the scan outruns the sender, so 'rows' usually kills after the scan ended), or "
+                             "in emails accepted (with --deliver)")
+    parser.add_argument("--deliver", action="store_true",
+                        help="deliver to an SMTP server and count the emails, not only the outbox rows")
+    parser.add_argument("--deliver-processes", type=int, default=1,
+                        help="with --deliver: nudge deliver processes (0: delivery inside the worker)")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds allowed for each wait")
     parser.add_argument("--keep", action="store_true", help="keep the database, data dir and logs")
     return parser.parse_args()
@@ -140,6 +156,13 @@ class Database:
     async def rows(self, scan_id: str) -> int:
         """Outbox rows of one broadcast."""
         return await self.conn.fetchval("SELECT count(*) FROM outbox WHERE journey_id = $1", f"broadcast:{scan_id}")
+
+    async def message_ids(self, scan_id: str) -> set[str]:
+        """The message ids of one broadcast's outbox rows."""
+        records = await self.conn.fetch(
+            "SELECT message_id FROM outbox WHERE journey_id = $1", f"broadcast:{scan_id}"
+        )
+        return {r["message_id"] for r in records}
 
     async def scanned(self, scan_id: str) -> int:
         """People the scan has checkpointed, over all partitions."""
@@ -213,12 +236,14 @@ async def wait_async(predicate: Callable[[], Awaitable[Any]], timeout: float, wh
 
 async def broadcast(
     db: Database, processes: NudgeProcesses, members: int, people: int, timeout: float,
-    kill_at: float | None, kill_when: str = "rows",
+    kill_at: float | None, kill_when: str = "rows", sink: SmtpServer | None = None,
 ) -> BroadcastRun:
     """Start a broadcast as the CLI does; optionally SIGKILL and restart the worker; wait for the end."""
     env = processes.env
     starts = plan_broadcast(CAMPAIGN, SEGMENT, PARTITIONS)
     scan_id = starts[0].id
+    emails_before = len(sink.accepted()) if sink is not None else 0
+    started = time.time()
     pool = await create_pool(env["NUDGE_DATABASE_URL"], env["NUDGE_APP_ID"], max_size=2)
     try:
         await start_scan(pool, Settings.from_env(env), starts)
@@ -229,6 +254,12 @@ async def broadcast(
         if kill_when == "rows":
             threshold = max(1, int(members * kill_at))
             await wait_async(lambda: _at_least(db, scan_id, threshold), timeout, f"{threshold} outbox rows")
+        elif kill_when == "emails":
+            if sink is None:
+                raise BenchFailed("--kill-when emails needs --deliver")
+            threshold = emails_before + max(1, int(members * kill_at))
+            await wait_async(lambda: _async(len(sink.accepted()) >= threshold), timeout,
+                             f"{threshold - emails_before} emails")
         else:
             threshold = max(1, int(people * kill_at))
             await wait_async(lambda: _reached(lambda: db.scanned(scan_id), threshold), timeout,
@@ -236,7 +267,9 @@ async def broadcast(
         processes.kill_worker()
         run.killed_at_rows = await db.rows(scan_id)
         run.killed_at_scanned = await db.scanned(scan_id)
-        if run.killed_at_rows >= members:
+        if sink is not None:
+            run.killed_at_emails = len(sink.accepted()) - emails_before
+        if run.killed_at_rows >= members and sink is None:
             raise BenchFailed(f"the broadcast finished ({run.killed_at_rows} rows) before the kill")
         began = time.monotonic()
         # start_worker blocks (it polls a log file): run it off the event loop.
@@ -244,19 +277,34 @@ async def broadcast(
         run.restart_seconds = time.monotonic() - began
     await wait_async(lambda: db.done(scan_id), timeout, f"broadcast {scan_id} to finish scanning")
     await wait_async(lambda: _at_least(db, scan_id, members), timeout, f"{members} outbox rows")
+    if sink is not None:
+        ids = await db.message_ids(scan_id)
+        await wait_async(lambda: _async(len(ids & {m for m, _ in sink.accepted()}) >= members),
+                         timeout, f"{members} emails")
     # Anything still in flight would land now: a duplicate or stray row must not hide.
     await asyncio.sleep(2.0)
     await db.check(scan_id, members)
     run.seconds = await db.span(scan_id)
     run.scan_seconds = await db.scan_span(scan_id)
+    if sink is not None:
+        mine = [(m, at) for m, at in sink.accepted() if m in ids]
+        run.emails = len(mine)
+        run.duplicates = len(mine) - len({m for m, _ in mine})
+        run.seconds = max(at for _, at in mine) - started
     return run
+
+
+async def _async(value: object) -> object:
+    return value
 
 
 async def _at_least(db: Database, scan_id: str, count: int) -> bool:
     return await db.rows(scan_id) >= count
 
 
-async def measure(args: argparse.Namespace, processes: NudgeProcesses) -> dict[str, object]:
+async def measure(
+    args: argparse.Namespace, processes: NudgeProcesses, sink: SmtpServer | None = None
+) -> dict[str, object]:
     """Identify everyone, wait for the segment, run the broadcasts; return the figures."""
     others = args.others if args.others is not None else args.people // 10
     total = args.people + others
@@ -277,13 +325,15 @@ async def measure(args: argparse.Namespace, processes: NudgeProcesses) -> dict[s
             "identify_per_second": round(total / produced),
             "segment_fill_seconds": round(filled, 1),
         }
-        clean = await broadcast(db, processes, args.people, total, args.timeout, None)
+        clean = await broadcast(db, processes, args.people, total, args.timeout, None, sink=sink)
         _report(figures, "broadcast", clean)
         if args.kill_at is not None:
-            killed = await broadcast(db, processes, args.people, total, args.timeout, args.kill_at, args.kill_when)
+            killed = await broadcast(db, processes, args.people, total, args.timeout, args.kill_at,
+                                     args.kill_when, sink=sink)
             _report(figures, "broadcast_killed", killed)
             figures["broadcast_killed_at_rows"] = killed.killed_at_rows
             figures["broadcast_killed_at_scanned"] = killed.killed_at_scanned
+            figures["broadcast_killed_at_emails"] = killed.killed_at_emails
             figures["broadcast_killed_when"] = args.kill_when
             figures["broadcast_killed_restart_seconds"] = round(killed.restart_seconds or 0.0, 1)
         return figures
@@ -300,6 +350,10 @@ def _report(figures: dict[str, object], name: str, run: BroadcastRun) -> None:
     figures[f"{name}_per_second"] = round(run.rate)
     # The scan alone (to its last checkpoint): it outruns the sender agent that fills the outbox.
     figures[f"{name}_scan_seconds"] = round(run.scan_seconds, 1)
+    if run.emails is not None:
+        figures[f"{name}_emails"] = run.emails
+        figures[f"{name}_duplicate_emails"] = run.duplicates
+        figures[f"{name}_every_member_exactly_once"] = run.emails == run.members and run.duplicates == 0
 
 
 def main() -> None:
@@ -314,21 +368,34 @@ def main() -> None:
     for relative, text in PROJECT.items():
         (project / relative).parent.mkdir(parents=True, exist_ok=True)
         (project / relative).write_text(text)
+    sink = SmtpServer(workdir / "received.txt") if args.deliver else None
+    if sink is not None:
+        sink.start()
     env = nudge_env(
         app_id=f"bb{run_id}",
         database_url=postgres.create_database(database),
-        # Nobody listens there, and one message per 1,000 s: delivery stays parked, off the CPU.
-        smtp_url=f"smtp://127.0.0.1:{free_port()}",
+        # Without --deliver nobody listens there, and one message per 1,000 s: delivery stays
+        # parked, off the CPU.
+        smtp_url=sink.url if sink is not None else f"smtp://127.0.0.1:{free_port()}",
         data_dir=workdir / "data",
         campaigns_dir=project,
         kafka_bootstrap=kafka.BOOTSTRAP,
     )
-    env["NUDGE_SMTP_RATE_PER_SECOND"] = "0.001"
+    deliverers: list[subprocess.Popen[bytes]] = []
+    if sink is None:
+        env["NUDGE_SMTP_RATE_PER_SECOND"] = "0.001"
+    elif args.deliver_processes:
+        env["NUDGE_DELIVERY_LOOPS"] = "0"
     processes = NudgeProcesses(env, workdir / "logs")
     failed = False
     try:
         processes.start_worker()
-        figures = asyncio.run(measure(args, processes))
+        for n in range(args.deliver_processes if sink is not None else 0):
+            deliverers.append(subprocess.Popen(
+                [sys.executable, "-m", "streams.cli", "deliver", "--loops", "1"], env=env,
+                stdout=open(workdir / "logs" / f"deliver-{n}.log", "ab"), stderr=subprocess.STDOUT,
+            ))
+        figures = asyncio.run(measure(args, processes, sink))
     except (BenchFailed, TimeoutError) as exc:
         failed = True
         figures = {"error": str(exc)}
@@ -336,6 +403,11 @@ def main() -> None:
         # The parked delivery loop would hold a graceful stop for its whole timeout.
         if processes.worker is not None and processes.worker.poll() is None:
             processes.kill_worker()
+        for deliverer in deliverers:
+            deliverer.terminate()
+            deliverer.wait(timeout=60)
+        if sink is not None:
+            sink.stop()
     figures["total_seconds"] = round(time.monotonic() - began, 1)
     figures["logs"] = str(workdir / "logs")
     print(json.dumps(figures, indent=2))

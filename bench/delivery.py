@@ -30,6 +30,7 @@ import uuid
 from pathlib import Path
 
 from agents.render.mime import build_email
+from bench.smtp_server import SmtpServer
 from agents.sender import outbox
 from agents.sender.delivery import DeliveryLoop, build_for_row
 from agents.sender.smtp import SmtpPool
@@ -38,24 +39,6 @@ from schemas.outbox import OutboxRow
 from schemas.templates import EmailTemplate
 from streams.database import create_pool
 from streams.settings import Settings, SmtpRelay
-
-_SERVER = r"""
-import sys, time
-from aiosmtpd.controller import Controller
-out = open(sys.argv[2], "a", buffering=1)
-class H:
-    async def handle_DATA(self, server, session, envelope):
-        for line in envelope.content.split(b"\r\n"):
-            if line.lower().startswith(b"message-id:"):
-                out.write(f"{line.split(b'<')[1].split(b'@')[0].decode()} {time.time()}\n")
-                break
-        return "250 OK"
-c = Controller(H(), hostname="127.0.0.1", port=int(sys.argv[1]))
-c.start()
-print("ready", flush=True)
-sys.stdin.read()
-c.stop()
-"""
 
 TEMPLATES = {
     "bench": EmailTemplate(
@@ -81,14 +64,6 @@ def _command(i: int, now: float) -> SendEmail:
 
 async def _noop(outcomes: object) -> None:
     return None
-
-
-def _received(path: Path) -> dict[str, float]:
-    accepted: dict[str, float] = {}
-    for line in path.read_text().splitlines():
-        message_id, at = line.split()
-        accepted.setdefault(message_id, float(at))
-    return accepted
 
 
 def raw_smtp(port: int, count: int, connections: int, settings: Settings) -> float:
@@ -140,12 +115,9 @@ async def run(args: argparse.Namespace) -> None:
     stack.up()
     name = f"nudge_bench_{uuid.uuid4().hex[:8]}"
     dsn = postgres.create_database(name)
-    log = Path(tempfile.mkdtemp()) / "received.txt"
-    log.touch()
-    port = 20000 + (uuid.uuid4().int % 20000)
-    server = subprocess.Popen([sys.executable, "-c", _SERVER, str(port), str(log)],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    assert server.stdout is not None and server.stdout.readline().strip() == "ready"
+    server = SmtpServer(Path(tempfile.mkdtemp()) / "received.txt")
+    server.start()
+    port = server.port
     settings = Settings(mail_from="Bench <b@bench.test>", public_url="http://bench.test",
                         smtp_url=f"smtp://127.0.0.1:{port}", database_url=dsn,
                         smtp_connections=args.connections, delivery_batch=args.batch)
@@ -166,7 +138,7 @@ async def run(args: argparse.Namespace) -> None:
         # Phase 2: throughput from a full outbox.
         now = time.time()
         await outbox.insert_sends(pool, [_command(i, now) for i in range(args.messages)])
-        cpu_before, server_before = _cpu(), _cpu(server.pid)
+        cpu_before, server_before = _cpu(), _cpu(server.process.pid)
         started = time.perf_counter()
         if args.processes:
             env = {**os.environ, "NUDGE_DATABASE_URL": dsn, "NUDGE_APP_ID": settings.app_id,
@@ -182,7 +154,7 @@ async def run(args: argparse.Namespace) -> None:
         while await pool.fetchval("SELECT count(*) FROM outbox WHERE status <> 'sent'"):
             await asyncio.sleep(0.05)
         elapsed = time.perf_counter() - started
-        (user, system), (server_user, server_system) = _cpu(), _cpu(server.pid)
+        (user, system), (server_user, server_system) = _cpu(), _cpu(server.process.pid)
         user, system = user - cpu_before[0], system - cpu_before[1]
         server_cpu = server_user + server_system - sum(server_before)
         rate = args.messages / elapsed
@@ -211,7 +183,9 @@ async def run(args: argparse.Namespace) -> None:
             ids.append(command.message_id)
         while await pool.fetchval("SELECT count(*) FROM outbox WHERE status <> 'sent'"):
             await asyncio.sleep(0.05)
-        accepted = _received(log)
+        accepted: dict[str, float] = {}
+        for message_id, at in server.accepted():
+            accepted.setdefault(message_id, at)
         created = {r["message_id"]: r["created_at"].timestamp() for r in await pool.fetch(
             "SELECT message_id, created_at FROM outbox WHERE message_id = ANY($1)", ids)}
         latencies = sorted((accepted[m] - created[m]) * 1000 for m in ids if m in accepted)
@@ -230,7 +204,7 @@ async def run(args: argparse.Namespace) -> None:
             worker.wait(timeout=30)
         await smtp.close()
         await pool.close()
-        server.communicate("", timeout=10)
+        server.stop()
         postgres.drop_database(name)
 
 

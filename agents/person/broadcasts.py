@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 from agents.person.decision import Decision
-from agents.person.history import remember_message
 from agents.person.ids import broadcast_message_id
-from agents.person.render_context import render_context
-from schemas.commands import SendEmail, trusted
+from agents.person.sends import queue_email
 from schemas.inputs import BroadcastSend
-from schemas.person import MessageRecord
 
 
 def send_broadcast(d: Decision, input: BroadcastSend, now: float) -> None:
@@ -28,39 +25,18 @@ def send_broadcast(d: Decision, input: BroadcastSend, now: float) -> None:
     mid = broadcast_message_id(input.broadcast_id, state.person)
     if any(m.id == mid for m in state.messages):
         return  # already queued: a broadcast sends once per person
-    d.commands.append(
-        trusted(
-            SendEmail,
-            message_id=mid,
-            person=state.person,
-            to=state.email,
-            template=input.template,
-            campaign_id=input.campaign_id,
-            campaign_version=input.campaign_version,
-            journey_id=f"broadcast:{input.broadcast_id}",
-            step="0",
-            decided_at=now,
-            reason=(
-                f"broadcast {input.broadcast_id} of campaign {input.campaign_id}"
-                + (f" to segment {input.segment}" if input.segment else "")
-            ),
-            transactional=input.transactional,
-            context=render_context(
-                state, d.campaigns, input.template,
-                campaign={
-                    "id": input.campaign_id,
-                    "version": input.campaign_version,
-                    "broadcast": input.broadcast_id,
-                },
-            ),
-        )
-    )
-    remember_message(
-        state,
-        MessageRecord(
-            id=mid, template=input.template, campaign=input.campaign_id,
-            journey=f"broadcast:{input.broadcast_id}", at=now,
+    queue_email(
+        d, message_id=mid, template=input.template, campaign_id=input.campaign_id,
+        campaign_version=input.campaign_version, journey_id=f"broadcast:{input.broadcast_id}",
+        step="0", at=now,
+        reason=(
+            f"broadcast {input.broadcast_id} of campaign {input.campaign_id}"
+            + (f" to segment {input.segment}" if input.segment else "")
         ),
-        d.config,
+        transactional=input.transactional,
+        campaign={
+            "id": input.campaign_id,
+            "version": input.campaign_version,
+            "broadcast": input.broadcast_id,
+        },
     )
-    d.touch("message", input.template)

@@ -5,9 +5,8 @@ from __future__ import annotations
 from agents.person.campaign_set import VersionedCampaign
 from agents.person.conditions import Scope, earliest, evaluate, explain, holds
 from agents.person.decision import Decision
-from agents.person.history import remember_message
 from agents.person.ids import call_id, cohort_point, journey_id, message_id, path_text
-from agents.person.render_context import render_context
+from agents.person.sends import queue_email
 from agents.person.step_paths import following, into, step_at
 from agents.person.time_window import next_open, resolve_zone
 from agents.person.timestamps import iso
@@ -25,8 +24,8 @@ from schemas.campaigns import (
     WaitUntilStep,
     WebhookStep,
 )
-from schemas.commands import CallWebhook, JourneyEvent, JourneyEventKind, SendEmail, trusted
-from schemas.person import EntryRecord, JourneyState, MessageRecord, TriggerRecord
+from schemas.commands import CallWebhook, JourneyEvent, JourneyEventKind, trusted
+from schemas.person import EntryRecord, JourneyState, TriggerRecord
 
 
 def describe_trigger(trigger: TriggerRecord) -> str:
@@ -311,36 +310,17 @@ def _send(d: Decision, journey: JourneyState, campaign: Campaign, path: list[int
         return
     mid = message_id(state.person, campaign.id, journey.id, path)
     step = path_text(path)
-    d.commands.append(
-        trusted(
-            SendEmail,
-            message_id=mid,
-            person=state.person,
-            to=state.email,
-            template=template,
-            campaign_id=campaign.id,
-            campaign_version=journey.version,
-            journey_id=journey.id,
-            step=step,
-            decided_at=clock,
-            reason=(
-                f"campaign {campaign.id} (version {journey.version}), step {step}: "
-                f"send {template}, after {describe_trigger(journey.trigger)}"
-            ),
-            transactional=campaign.transactional,
-            context=render_context(
-                state, d.campaigns, template,
-                campaign={"id": campaign.id, "version": journey.version},
-                event=journey.trigger.data, event_name=journey.trigger.name,
-            ),
-        )
+    queue_email(
+        d, message_id=mid, template=template, campaign_id=campaign.id,
+        campaign_version=journey.version, journey_id=journey.id, step=step, at=clock,
+        reason=(
+            f"campaign {campaign.id} (version {journey.version}), step {step}: "
+            f"send {template}, after {describe_trigger(journey.trigger)}"
+        ),
+        transactional=campaign.transactional,
+        campaign={"id": campaign.id, "version": journey.version},
+        event=journey.trigger.data, event_name=journey.trigger.name,
     )
-    remember_message(
-        state,
-        MessageRecord(id=mid, template=template, campaign=campaign.id, journey=journey.id, at=clock),
-        d.config,
-    )
-    d.touch("message", template)
     _step(d, journey, path, "send", clock, f"queued {template}", template=template,
           message_id=mid, sent=True)
 

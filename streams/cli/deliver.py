@@ -7,7 +7,7 @@ import signal
 
 import click
 
-from streams.settings import Settings
+from streams.settings import Settings, SettingsError, require_secrets
 
 
 @click.command()
@@ -21,7 +21,12 @@ def deliver(loops: int | None) -> None:
     """
     from streams.log_format import configure
 
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+        # It signs the links in every email: the same secrets as a worker.
+        require_secrets(settings, api=False)
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from exc
     configure(settings.log_format)
     count = loops if loops is not None else max(1, settings.delivery_loops)
     if count < 1:

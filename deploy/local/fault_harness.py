@@ -260,10 +260,12 @@ class FaultDeployment:
             Mail(person_of(r.rcpt), r.subject, r.message_id, r.at) for r in self.sink.received()
         ]
 
-    def stop(self) -> None:
-        """Stop every process and delete the deployment's topics."""
+    def stop(self, *, keep_topics: bool = False) -> None:
+        """Stop every process and delete the deployment's topics (unless kept for a post-mortem)."""
         for processes in [*self.others, self.main]:
             processes.stop()
+        if keep_topics:
+            return
         try:
             delete_topics(self.kafka_bootstrap, self.app_id)
         except Exception:  # noqa: BLE001 - a broker the case stopped for good must not mask the result
@@ -420,9 +422,11 @@ class FaultDeployment:
                 notes = (*notes, f"{template} lost for: " + ", ".join(
                     f"{p} (accepted +{stats.accepted_at[p] - origin:.1f})" if p in stats.accepted_at
                     else p for p in lost[:10]) + (" ..." if len(lost) > 10 else ""))
-            # What the engine recorded for the first two that were never even decided.
-            for person in [p for p in lost if (p, template) not in rows][:2]:
-                notes = (*notes, f"activity of {person} (no {template} row): "
+            # What the engine recorded for the first two.
+            for person in lost[:2]:
+                row = rows.get((person, template))
+                notes = (*notes, f"activity of {person} ({template} row: "
+                         f"{row[0] if row else 'none'}): "
                          + (" | ".join(self.activity(person)) or "none"))
             notes = (*notes, *(f"{template} rows' last error ({n}x): {e}" for e, n in errors.items()))
         duplicate_metric = self.duplicate_metric()

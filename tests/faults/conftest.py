@@ -134,8 +134,11 @@ def deployment(
         return nudge.start()
 
     yield start
+    keep = os.environ.get("NUDGE_FAULTS_KEEP") == "1"
     for nudge in made:
-        nudge.stop()
+        nudge.stop(keep_topics=keep)
+        if keep:
+            print(f"kept topics {nudge.app_id}-* (NUDGE_FAULTS_KEEP=1)")
 
 
 def _free_ports(count: int) -> int:

@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass
 
 import idna
+from schemas.errors import InputError
 
 MAX_LOCAL_BYTES = 64
 MAX_DOMAIN_BYTES = 253
@@ -40,7 +41,7 @@ _SYNTAX_HINTS = (
 )
 
 
-class AddressError(ValueError):
+class AddressError(InputError):
     """Not exactly one valid email address; the message says what is wrong with it."""
 
 

@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from schemas.durations import Duration
+from schemas.errors import ConfigurationError
 
 __all__ = [
     "AllCondition",
@@ -713,7 +714,7 @@ def describe_validation_error(error: ValidationError, prefix: str = "") -> list[
     return lines
 
 
-class CampaignFileError(ValueError):
+class CampaignFileError(ConfigurationError, ValueError):
     """A campaign, segment or scenario file is invalid; the message names the file and path."""
 
     def __init__(self, file: str, problems: list[str]) -> None:

@@ -6,13 +6,14 @@ import re
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator, PlainSerializer
+from schemas.errors import InputError
 
 _UNITS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
 _PART = re.compile(r"(\d+)([wdhms])")
 _WHOLE = re.compile(r"-?(?:\d+[wdhms])+")
 
 
-class DurationError(ValueError):
+class DurationError(InputError):
     """A duration that is not integers with units s m h d w (e.g. `48h`, `11d4h48m`)."""
 
 

@@ -15,13 +15,14 @@ from pydantic import TypeAdapter, ValidationError
 
 from schemas.commands import Activity, Command, JourneyEvent, PersonSnapshot
 from schemas.inputs import Envelope, Input
+from schemas.errors import InputError
 
 _INPUT = TypeAdapter(Input)
 _ENVELOPE = TypeAdapter(Envelope)
 _COMMAND = TypeAdapter(Command)
 
 
-class InvalidInput(ValueError):
+class InvalidInput(InputError):
     """A message on the input topic is not a valid input; it goes to the dead-letter topic."""
 
 

@@ -14,6 +14,7 @@ import hashlib
 import asyncpg
 
 from streams.settings import Settings
+from schemas.errors import StateError
 
 # PostgreSQL truncates identifiers longer than this many bytes (NAMEDATALEN - 1).
 _MAX_IDENTIFIER = 63
@@ -22,8 +23,8 @@ _MAX_IDENTIFIER = 63
 DEFAULT_APP_ID: str = Settings.model_fields["app_id"].default
 
 
-class DatabaseUnavailable(RuntimeError):
-    """PostgreSQL at NUDGE_DATABASE_URL cannot be reached."""
+class DatabaseUnavailable(StateError, RuntimeError):
+    """PostgreSQL at NUDGE_DATABASE_URL cannot be reached: start it (`nudge stack up` locally) or fix the URL."""
 
 
 def schema_name(app_id: str) -> str:

@@ -14,6 +14,7 @@ import asyncpg
 
 import deploy
 from streams.database import DEFAULT_APP_ID, connect, quote_identifier, schema_name
+from schemas.errors import StateError
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +22,7 @@ log = logging.getLogger(__name__)
 _LOCK_KEY = 0x6E75_6467_655F_6D67  # "nudge_mg"
 
 
-class MigrationError(RuntimeError):
+class MigrationError(StateError, RuntimeError):
     """A migration file failed to apply; the message names the file and the database error."""
 
 

@@ -13,9 +13,10 @@ from typing import Literal
 from urllib.parse import unquote, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from schemas.errors import ConfigurationError
 
 
-class SettingsError(ValueError):
+class SettingsError(ConfigurationError, ValueError):
     """A NUDGE_* environment variable has a value Nudge cannot use; the message names it."""
 
 

@@ -32,6 +32,7 @@ from schemas.wire import encode_envelope
 from streams.app import Runtime
 from streams.database import get_pool
 from streams.person_store import PersonStore
+from schemas.errors import DeliveryError, StateError
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +49,11 @@ _ATTEMPTS = 5
 _RETRY_SECONDS = 2.0
 
 
-class PartitionNotOwned(RuntimeError):
+class PartitionNotOwned(StateError, RuntimeError):
     """This worker no longer owns the partition (a rebalance); its new owner resumes the scan."""
 
 
-class ScanSendFailed(RuntimeError):
+class ScanSendFailed(DeliveryError, RuntimeError):
     """Kafka refused what a scan enqueued; the scan resumes from its last checkpoint."""
 
 

@@ -7,9 +7,10 @@ import uuid
 from agents.person.campaign_set import campaign_version
 from schemas.broadcasts import ScanStart
 from schemas.campaigns import Campaign, SendStep
+from schemas.errors import InputError
 
 
-class BroadcastError(ValueError):
+class BroadcastError(InputError):
     """The broadcast cannot start as asked; the message says what to change."""
 
 

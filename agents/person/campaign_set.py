@@ -31,6 +31,7 @@ from schemas.campaigns import (
     SegmentDefinition,
     SegmentTrigger,
 )
+from schemas.errors import ConfigurationError
 
 # What a segment can read: ("attribute", name), ("event", name), ("segment", id), ("message", template).
 Token = tuple[str, str]
@@ -38,7 +39,7 @@ Token = tuple[str, str]
 TemplateNeeds = frozenset[str] | None
 
 
-class CampaignSetError(ValueError):
+class CampaignSetError(ConfigurationError, ValueError):
     """Two campaigns or segments share an id; rename one of them."""
 
 

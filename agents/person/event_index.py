@@ -26,14 +26,15 @@ from agents.person.campaign_walk import conditions
 from agents.person.where import matches_where
 from schemas.campaigns import Condition, CountSpec, EventCondition, InactivityCondition
 from schemas.person import Event, EventTotals, MatchIndex, PersonState
+from schemas.errors import ConfigurationError
 
 # The deepest count a windowed or since-entry condition may ask for: each step of depth keeps
 # one more timestamp per person for that condition.
 MAX_DEPTH = 1000
 
 
-class ConditionTooDeep(ValueError):
-    """A windowed or since-entry count condition asks for more than MAX_DEPTH events."""
+class ConditionTooDeep(ConfigurationError, ValueError):
+    """A windowed or since-entry count condition asks for more than MAX_DEPTH events: lower its count."""
 
 
 @dataclass(frozen=True)

@@ -12,14 +12,17 @@ from typing import Any
 import msgspec
 
 from schemas.person import Event, PersonState
+from schemas.errors import StateError
 
 _encoder = msgspec.msgpack.Encoder()
 _state_decoder = msgspec.msgpack.Decoder(PersonState)
 _event_decoder = msgspec.msgpack.Decoder(Event)
 
 
-class StateDecodeError(ValueError):
-    """Stored bytes are not a person record this version can read; the message says why."""
+class StateDecodeError(StateError, ValueError):
+    """Stored bytes are not a person record this version can read; the message says why.
+
+    Restore the state from its changelog (delete the worker's data dir) or run the version that wrote it."""
 
 
 def encode_state(state: PersonState) -> bytes:

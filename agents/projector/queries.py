@@ -35,6 +35,7 @@ from schemas.read_side import (
     StepOccupancy,
     group_catalog,
 )
+from schemas.errors import StateError
 
 MAX_LIMIT = 1000
 
@@ -262,7 +263,7 @@ async def segment_members(
     return [SegmentMember(person=r["person"], entered_at=r["entered_at"].timestamp()) for r in records]
 
 
-class RecordedInputsMissing(RuntimeError):
+class RecordedInputsMissing(StateError, RuntimeError):
     """This database's activity has no recorded inputs (`activity.input`): migrate it first."""
 
 

@@ -27,6 +27,7 @@ from typing import Any, Callable
 from urllib.parse import quote, quote_plus, unquote_plus
 
 from markupsafe import Markup
+from schemas.errors import ConfigurationError
 
 # The moment `"now" | date` means; None: the wall clock.
 _render_now: ContextVar[float | None] = ContextVar("render_now", default=None)
@@ -42,8 +43,9 @@ def rendering_at(moment: float) -> Iterator[None]:
         _render_now.reset(token)
 
 
-class FilterError(ValueError):
-    """A filter got a value it cannot handle; the message names the filter and the value."""
+class FilterError(ConfigurationError, ValueError):
+    """A filter got a value it cannot handle; the message names the filter and the value: guard it
+    in the template (`| default:`) or fix the data sent."""
 
 
 def _timestamp(value: Any, name: str) -> datetime:

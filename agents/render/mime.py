@@ -23,6 +23,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from schemas.errors import InputError
 
 __all__ = [
     "HeaderValueError",
@@ -47,8 +48,9 @@ _PRINTABLE = re.compile(r"^[\x20-\x7e]*$")
 _ADDR_SPEC = re.compile(r"^[^\s<>()\[\]\\,;:@\"]+@[^\s<>()\[\]\\,;:@\"]+$")
 
 
-class HeaderValueError(ValueError):
-    """A header value would break the message (CR/LF, no single address, bad Message-ID)."""
+class HeaderValueError(InputError):
+    """A header value would break the message (CR/LF, no single address, bad Message-ID): fix the
+    value sent (usually the person's email attribute) or the template's header."""
 
 
 @dataclass(frozen=True)

@@ -28,13 +28,14 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from agents.render.filters import FILTERS
 from agents.render.liquid import TESTS, FallbackUndefined, LiquidSyntax, liquid_property
+from schemas.errors import ConfigurationError
 
 MAX_RANGE = 100_000
 _CHECK_EVERY = 256
 
 
-class RenderBudgetExceeded(Exception):
-    """A template used more time or output than its budget allows."""
+class RenderBudgetExceeded(ConfigurationError):
+    """A template used more time or output than its budget allows: simplify its loops or output."""
 
 
 @dataclass(frozen=True)

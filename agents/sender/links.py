@@ -19,14 +19,16 @@ from typing import Literal
 from urllib.parse import quote
 
 import orjson
+from schemas.errors import InputError
 
 LinkKind = Literal["unsubscribe", "preferences", "open", "click"]
 
 _KIND_CODES: dict[str, str] = {"unsubscribe": "u", "preferences": "p", "open": "o", "click": "c"}
 
 
-class LinkSignatureError(ValueError):
-    """A link token is malformed, of another kind, or its signature does not match."""
+class LinkSignatureError(InputError):
+    """A link token is malformed, of another kind, or its signature does not match (answered 404;
+    a link signed with a retired key needs that key back in NUDGE_SECRET_KEY_PREVIOUS)."""
 
 
 @dataclass(frozen=True)

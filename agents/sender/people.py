@@ -7,9 +7,10 @@ from typing import Any
 
 import asyncpg
 from pydantic import BaseModel, ConfigDict, Field
+from schemas.errors import StateError
 
 
-class PeopleTableMissing(RuntimeError):
+class PeopleTableMissing(StateError, RuntimeError):
     """The `people` projection is not in this database yet (run `nudge migrate`)."""
 
 

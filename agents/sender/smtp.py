@@ -20,11 +20,12 @@ import aiosmtplib
 from agents.render.mime import OutgoingEmail
 from agents.sender.smtp_session import MailSession, SessionLost, SmtpReplyError
 from agents.sender.rate import TokenBucket
+from schemas.errors import DeliveryError
 from streams.settings import SmtpRelay
 
 
-class DeliveryError(Exception):
-    """The relay did not accept a message."""
+class RelayRefusal(DeliveryError):
+    """The relay did not accept a message; its subclass says whether a retry can help."""
 
     def __init__(self, code: int, message: str) -> None:
         self.code = code
@@ -32,7 +33,7 @@ class DeliveryError(Exception):
         super().__init__(f"{code} {message}" if code else message)
 
 
-class TransientDeliveryError(DeliveryError):
+class TransientDeliveryError(RelayRefusal):
     """Worth retrying later: 4xx replies, connection trouble, timeouts, relay misconfiguration.
 
     `relay_down` is True when the trouble is the relay's, not the message's.
@@ -43,7 +44,7 @@ class TransientDeliveryError(DeliveryError):
         self.relay_down = relay_down
 
 
-class PermanentDeliveryError(DeliveryError):
+class PermanentDeliveryError(RelayRefusal):
     """Retrying will not help: a 5xx reply (the address or the message was refused).
 
     `hard_bounce` is True when the reply was about the recipient (RCPT TO or DATA), so the
@@ -84,7 +85,7 @@ class RelayHealth:
                 await self._sleep(self.probe_every)
                 try:
                     await probe()
-                except DeliveryError as exc:
+                except RelayRefusal as exc:
                     self.reason = str(exc)
                 else:
                     self.mark_up()
@@ -100,7 +101,7 @@ class MailSender(Protocol):
     async def probe(self) -> None: ...
 
 
-def classify(exc: BaseException) -> DeliveryError:
+def classify(exc: BaseException) -> RelayRefusal:
     """Map an aiosmtplib/OS error to a transient or permanent delivery error."""
     if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
         # Every recipient was refused; with one recipient this is that recipient's reply.
@@ -135,7 +136,7 @@ def classify(exc: BaseException) -> DeliveryError:
     return TransientDeliveryError(0, f"unexpected {type(exc).__name__}: {exc}")
 
 
-def _reply_error(exc: SmtpReplyError) -> DeliveryError:
+def _reply_error(exc: SmtpReplyError) -> RelayRefusal:
     if 400 <= exc.code < 500:
         return TransientDeliveryError(exc.code, exc.message, relay_down=exc.code == 421)
     if 500 <= exc.code < 600:
@@ -225,7 +226,7 @@ class SmtpSender:
                 await self.close()
                 conn, _ = await self._connected()
                 return await self._transaction(conn, message)
-        except DeliveryError:
+        except RelayRefusal:
             raise
         except SmtpReplyError as exc:
             # A refusal: the connection itself is fine and stays open.

@@ -15,6 +15,7 @@ from collections import deque
 from typing import Awaitable, TypeVar
 
 from agents.render.mime import OutgoingEmail
+from schemas.errors import DeliveryError
 
 T = TypeVar("T")
 
@@ -23,7 +24,7 @@ _LEADING_DOT = re.compile(rb"(?m)^\.")
 _MAX_REPLY = 64 * 1024
 
 
-class SmtpReplyError(Exception):
+class SmtpReplyError(DeliveryError):
     """The relay answered a command with `code` (not the one the exchange needed)."""
 
     def __init__(self, stage: str, code: int, message: str) -> None:
@@ -31,7 +32,7 @@ class SmtpReplyError(Exception):
         super().__init__(f"{stage}: {code} {message}")
 
 
-class SessionLost(ConnectionError):
+class SessionLost(DeliveryError, ConnectionError):
     """The connection closed or timed out in the middle of an exchange.
 
     `message_sent` is True once the message itself was written: the relay may have it.

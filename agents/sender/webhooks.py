@@ -13,6 +13,7 @@ import random
 import aiohttp
 
 from schemas.commands import CallWebhook
+from schemas.errors import DeliveryError
 
 log = logging.getLogger(__name__)
 
@@ -24,8 +25,8 @@ _running: set[asyncio.Task[None]] = set()
 _seen_calls: set[str] = set()
 
 
-class WebhookFailed(RuntimeError):
-    """A webhook answered non-2xx or could not be reached."""
+class WebhookFailed(DeliveryError, RuntimeError):
+    """A webhook answered non-2xx or could not be reached: check the receiving endpoint; retried, then logged."""
 
 
 async def call_webhook(

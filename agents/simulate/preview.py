@@ -21,9 +21,10 @@ from schemas.inputs import Input
 from agents.person.render_context import history_of
 from agents.person.state_codec import events
 from schemas.person import PersonState
+from schemas.errors import InputError
 
 
-class PreviewError(ValueError):
+class PreviewError(InputError):
     """The person, journey or event asked for is not there; the message says what is."""
 
 

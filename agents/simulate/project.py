@@ -17,9 +17,10 @@ from agents.render.template_files import load_templates
 from schemas.campaigns import Campaign, ComputedAttribute, SegmentDefinition
 from schemas.templates import EmailTemplate
 from streams.http.event_schema import SCHEMA_FILE, EventSchema, EventSchemaError, load_event_schema
+from schemas.errors import ConfigurationError
 
 
-class ProjectError(ValueError):
+class ProjectError(ConfigurationError, ValueError):
     """The project folder cannot be loaded; `problems` has one line per problem, naming its file."""
 
     def __init__(self, root: Path | None, problems: list[str]) -> None:

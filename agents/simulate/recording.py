@@ -9,10 +9,11 @@ from pathlib import Path
 
 from agents.simulate.replay import Recorded
 from schemas.wire import InvalidInput, decode_input_items
+from schemas.errors import InputError
 
 
-class RecordingError(OSError):
-    """The recording cannot be opened."""
+class RecordingError(InputError, OSError):
+    """The recording cannot be opened: check the path given to `nudge simulate` and that it is readable."""
 
 
 def read_recording(path: Path, on_bytes: Callable[[int], None] | None = None) -> Iterator[Recorded]:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from schemas.errors import ConfigurationError
 
 # Folder of the project -> ConfigMap name; the manifests mount each at /campaigns/<folder>.
 FOLDERS = {
@@ -32,7 +33,7 @@ MAX_BYTES = 1_000_000
 _KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
 
 
-class ConfigMapError(ValueError):
+class ConfigMapError(ConfigurationError, ValueError):
     """A project folder cannot be stored as ConfigMaps; the message says which file and why."""
 
 

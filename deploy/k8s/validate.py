@@ -18,6 +18,7 @@ from importlib.resources import files
 from pathlib import Path
 
 from deploy.local import cache_dir
+from schemas.errors import ConfigurationError
 
 KUBECONFORM_VERSION = "v0.7.0"
 KUBERNETES_VERSION = "1.33.0"
@@ -27,7 +28,7 @@ MANIFESTS = ("namespace.yaml", "config.yaml", "migrate-job.yaml", "worker.yaml",
              "delivery.yaml", "secret.example.yaml")
 
 
-class ValidationError(RuntimeError):
+class ValidationError(ConfigurationError, RuntimeError):
     """kubeconform is missing or found invalid resources; the message holds its report."""
 
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from schemas.errors import StateError
 
 
-class StackError(RuntimeError):
+class StackError(StateError, RuntimeError):
     """A local service could not be started or stopped; the message says what to check."""
 
 

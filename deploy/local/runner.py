@@ -20,6 +20,7 @@ from typing import Any
 
 from streams.kafka_offsets import committed_offsets, end_offsets
 from streams.settings import Settings
+from schemas.errors import StateError
 
 WORKER_READY_LINE = "[^Worker]: Ready"
 
@@ -31,7 +32,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-class NotReady(TimeoutError):
+class NotReady(StateError, TimeoutError):
     """Something awaited did not happen in time; the message says what, and where to look."""
 
 

@@ -16,10 +16,12 @@ from http.cookies import SimpleCookie
 from typing import Any
 
 from streams.console.auth import LOGIN_COOKIE, SESSION_COOKIE
+from schemas.errors import InputError
 
 
-class ConsoleLoginFailed(RuntimeError):
-    """The console refused the user name and password (or the login form changed)."""
+class ConsoleLoginFailed(InputError):
+    """The console refused the user name and password (or the login form changed): check
+    NUDGE_CONSOLE_USERS."""
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):

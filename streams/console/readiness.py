@@ -15,13 +15,14 @@ import asyncpg
 
 from streams.database import DatabaseUnavailable, get_pool
 from streams.settings import Settings
+from schemas.errors import StateError
 
 CHECK_TIMEOUT_SECONDS = 2.0
 
 Check = Callable[[], Awaitable[str]]
 
 
-class NotReady(Exception):
+class NotReady(StateError):
     """A readiness check failed; the message says what is missing."""
 
 

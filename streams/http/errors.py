@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from aiohttp import web
 from aiokafka.errors import KafkaError
+from schemas.errors import NudgeError
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +31,7 @@ SEGMENT_PATHS = frozenset(
 )
 
 
-class ApiError(Exception):
+class ApiError(NudgeError):
     """A request Nudge refuses; `status`, `message` (and `headers`) become the HTTP answer.
 
     `field` names the offending field's path; `details` are v2's per-operation errors.

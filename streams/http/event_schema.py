@@ -31,6 +31,7 @@ import yaml
 from agents.projector.plan import json_type
 from schemas.inputs import Input, Track
 from streams.http.errors import ApiError
+from schemas.errors import ConfigurationError, InputError
 
 log = logging.getLogger(__name__)
 
@@ -40,11 +41,11 @@ JSON_TYPES = ("string", "number", "integer", "boolean", "object", "array", "null
 Publish = Callable[[list[Input]], Awaitable[None]]
 
 
-class EventSchemaError(ValueError):
+class EventSchemaError(ConfigurationError, ValueError):
     """The events file is missing or malformed; the message names the file and the problem."""
 
 
-class EventRefused(ValueError):
+class EventRefused(InputError):
     """An event breaks the declared schema; the message names the event, property and file."""
 
 

@@ -12,6 +12,7 @@ import math
 import re
 from collections.abc import Iterable
 from typing import Any
+from schemas.errors import InputError
 
 # Far beyond any real payload (Segment's `context` is 4 deep), far below orjson's 254 once
 # Nudge has wrapped a value in its envelope, state and read-model records.
@@ -19,7 +20,7 @@ MAX_JSON_DEPTH = 32
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
-class UnsafeValue(ValueError):
+class UnsafeValue(InputError):
     """A value Nudge cannot store; `path` names where it is, the message says why."""
 
     def __init__(self, path: str, problem: str) -> None:

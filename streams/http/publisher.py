@@ -22,10 +22,12 @@ from aiokafka.errors import KafkaTimeoutError, TopicAlreadyExistsError
 from schemas.inputs import Input
 from schemas.wire import encode_envelope
 from streams.partitioning import partition_for
+from schemas.errors import ConfigurationError
 
 
-class TopicReplicationError(RuntimeError):
-    """An existing topic has fewer replicas than NUDGE_REPLICATION_FACTOR asks for."""
+class TopicReplicationError(ConfigurationError, RuntimeError):
+    """An existing topic has fewer replicas than NUDGE_REPLICATION_FACTOR asks for: raise the topic's
+    replication with kafka-reassign-partitions, or lower the setting."""
 
 
 async def ensure_topic(

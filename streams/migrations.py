@@ -1,4 +1,4 @@
-"""Apply deploy/migrations/*.sql to one deployment's schema, once each, in name order.
+"""Apply streams/sql/*.sql to one deployment's schema, once each, in name order.
 
 Each app id has its own schema (`streams/database.py`), created here on first use, with its own
 `schema_migrations` record of what has been applied. Safe to call from every process at start:
@@ -12,7 +12,6 @@ from pathlib import Path
 
 import asyncpg
 
-import deploy
 from streams.database import DEFAULT_APP_ID, connect, quote_identifier, schema_name
 from schemas.errors import StateError
 
@@ -27,8 +26,8 @@ class MigrationError(StateError, RuntimeError):
 
 
 def migrations_dir() -> Path:
-    """The folder holding the packaged `*.sql` migrations."""
-    return Path(deploy.__file__).parent / "migrations"
+    """The folder holding the packaged `*.sql` migrations, beside this module."""
+    return Path(__file__).parent / "sql"
 
 
 async def apply_migrations(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from agents.check.templates import TemplateFile
 from agents.render.layouts import LAYOUTS_FOLDER
-from streams.http.event_schema import SCHEMA_FILE
+from agents.check.event_schema import SCHEMA_FILE
 
 KINDS = ("campaigns", "segments", "computed")
 

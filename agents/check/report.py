@@ -21,7 +21,7 @@ from agents.check.templates import TemplateFile, check_template
 from agents.render.errors import TemplateFileError
 from agents.render.layouts import check_layout
 from schemas.campaigns import Campaign, ComputedAttribute, SegmentDefinition
-from streams.http.event_schema import EventSchema, EventSchemaError, parse_event_schema
+from agents.check.event_schema import EventSchema, EventSchemaError, parse_event_schema
 
 _MODELS = {"campaigns": Campaign, "segments": SegmentDefinition, "computed": ComputedAttribute}
 

@@ -32,7 +32,7 @@ from schemas.campaigns import (
 )
 from schemas.commands import RenderContext
 from schemas.history import EventAggregate, EventRecord, History
-from streams.http.event_schema import EventSchema
+from agents.check.event_schema import EventSchema
 
 # Attributes every person may have: the address, and the zone time windows read.
 ALWAYS = {"email": "string"}

@@ -16,7 +16,7 @@ from agents.render.errors import TemplateFileError
 from agents.render.template_files import load_templates
 from schemas.campaigns import Campaign, ComputedAttribute, SegmentDefinition
 from schemas.templates import EmailTemplate
-from streams.http.event_schema import SCHEMA_FILE, EventSchema, EventSchemaError, load_event_schema
+from agents.check.event_schema import SCHEMA_FILE, EventSchema, EventSchemaError, load_event_schema
 from schemas.errors import ConfigurationError
 
 

@@ -23,7 +23,7 @@ from agents.simulate.totals import Totals
 from agents.simulate.virtual_clock import VirtualClock
 from schemas.commands import CallWebhook, Command, JourneyEvent, SendEmail
 from schemas.inputs import Absorb, Input, Track
-from streams.http.event_schema import event_problems
+from agents.check.event_schema import event_problems
 
 # Inputs only the engine itself produces; replaying a recorded one would apply it twice.
 ENGINE_MADE = ("wake",)

@@ -297,7 +297,7 @@ def migrate(target_dsn: str) -> list[str]:
     # MigrationError is a RuntimeError; connection trouble is an OSError or a PostgresError.
     except (RuntimeError, OSError, asyncpg.PostgresError) as exc:
         raise StackError(
-            f"applying deploy/migrations/*.sql to {target_dsn.split('@')[-1]} failed: {exc}"
+            f"applying streams/sql/*.sql to {target_dsn.split('@')[-1]} failed: {exc}"
         ) from exc
 
 

@@ -23,7 +23,7 @@ from schemas.campaigns import CampaignFileError
 from schemas.commands import CallWebhook, JourneyEvent, SendEmail
 from schemas.durations import format_duration, parse_duration
 from schemas.scenario import Scenario
-from streams.http.event_schema import event_problems
+from agents.check.event_schema import event_problems
 from streams.settings import Settings
 
 

@@ -2,7 +2,7 @@
 
 Rows come back as plain dicts with times in Unix seconds, so a page renders them and its JSON
 form (`Accept: application/json`) dumps the same thing. Every list is bounded (`limit`), and
-every query is served by an index (`deploy/migrations/04x`, `05x`), so a page stays fast with
+every query is served by an index (`streams/sql/04x`, `05x`), so a page stays fast with
 hundreds of thousands of people and millions of activity rows.
 """
 

@@ -8,9 +8,7 @@ from collections.abc import Awaitable, Callable
 import asyncpg
 from aiohttp import web
 
-from agents.broadcast.plan import BroadcastError, plan_broadcast
-from agents.broadcast.publish import start_scan
-from agents.broadcast.store import count_members, scan_status
+from agents.broadcast.service import BroadcastError, count_members, plan_broadcast, scan_status, start_scan
 from agents.person.campaign_files import load_definitions
 from schemas.app_api import BroadcastBody
 from schemas.campaigns import CampaignFileError

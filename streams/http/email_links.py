@@ -26,10 +26,9 @@ from aiohttp import web
 
 from aiohttp.http_exceptions import HttpProcessingError
 
-from agents.render.errors import TemplateFileError
-from agents.render.template_files import load_templates
-from agents.sender import outbox, preferences, suppression
-from agents.sender.links import LinkClaims, LinkKind, LinkSignatureError, verify_with_keys
+from agents.render.template_files import TemplateFileError, load_templates
+from agents.sender import messages
+from agents.sender.messages import LinkClaims, LinkKind, LinkSignatureError, verify_with_keys
 from schemas.addresses import AddressError, parse_email
 from schemas.app_api import ClickQuery, PreferencesForm, SuppressBody
 from schemas.inputs import Delivery, Input, Unsubscribe
@@ -118,7 +117,7 @@ def email_link_operations(
         now = clock()
         try:
             pool = await get_db()
-            await outbox.record_event(pool, claims.message_id, status, url, now=now)
+            await messages.record_event(pool, claims.message_id, status, url, now=now)
         except Exception:
             log.exception("could not record %s of %s", status, claims.message_id)
         try:
@@ -134,7 +133,7 @@ def email_link_operations(
         now = clock()
         await publish([Unsubscribe(person=claims.person, at=now, message_id=claims.message_id)])
         pool = await get_db()
-        await outbox.record_event(pool, claims.message_id, "unsubscribed", None, now=now)
+        await messages.record_event(pool, claims.message_id, "unsubscribed", None, now=now)
 
     async def unsubscribe_page(call: Call) -> web.Response:
         token = call.path("token")
@@ -161,7 +160,7 @@ def email_link_operations(
         if claims is None:
             return _refused()
         pool = await get_db()
-        choices = await preferences.preferences_of(pool, claims.person)
+        choices = await messages.preferences_of(pool, claims.person)
         if request.method == "POST":
             try:
                 form = await request.post()
@@ -169,7 +168,7 @@ def email_link_operations(
                 raise ApiError(400, f"the form could not be read: {exc}") from exc
             offered = sorted(set(known_topics()) | set(choices))
             chosen = {topic: form.get(f"topic:{topic}") == "on" for topic in offered}
-            await preferences.set_preferences(pool, claims.person, chosen, now=clock())
+            await messages.set_preferences(pool, claims.person, chosen, now=clock())
             if form.get("unsubscribe_all") == "on":
                 await unsubscribe(LinkClaims("unsubscribe", "", claims.person))
             choices = chosen
@@ -203,13 +202,13 @@ def email_link_operations(
         raise web.HTTPFound(url, headers=_NO_STORE)
 
     async def message(call: Call) -> web.Response:
-        status = await outbox.message_status(await get_db(), call.path("message_id"))
+        status = await messages.message_status(await get_db(), call.path("message_id"))
         if status is None:
             raise ApiError(404, f"no message {call.path('message_id')!r}")
         return web.json_response(message_json(status))
 
     async def list_suppressed(call: Call) -> web.Response:
-        rows = await suppression.list_suppressions(await get_db())
+        rows = await messages.list_suppressions(await get_db())
         return web.json_response({"suppressions": [r.model_dump() for r in rows]})
 
     async def add_suppressed(call: Call) -> web.Response:
@@ -218,7 +217,7 @@ def email_link_operations(
             address = parse_email(call.path("address")).normalized
         except AddressError as exc:
             raise ApiError(400, f"`path.address` must be one email address: {exc}", field="path.address") from exc
-        added = await suppression.suppress(await get_db(), address, body.reason or "manual",
+        added = await messages.suppress(await get_db(), address, body.reason or "manual",
                                            detail=body.detail, now=clock())
         return web.json_response({"address": address, "added": added})
 
@@ -228,7 +227,7 @@ def email_link_operations(
             address = parse_email(given).normalized
         except AddressError:
             address = given  # an entry stored before addresses were checked
-        removed = await suppression.unsuppress(await get_db(), address)
+        removed = await messages.unsuppress(await get_db(), address)
         if not removed:
             raise ApiError(404, f"{given!r} is not suppressed")
         return web.json_response({"removed": True})

@@ -18,7 +18,8 @@ from streams.http.broadcast_api import broadcast_api_operations
 from streams.http.browser_api import browser_operations
 from streams.http.email_links import email_link_operations
 from streams.http.errors import api_errors
-from streams.http.event_schema import SCHEMA_FILE, SchemaFile, strict_publish
+from agents.check.event_schema import SCHEMA_FILE, SchemaFile
+from streams.http.strict_events import strict_publish
 from streams.http.manual_segments_api import manual_segment_operations
 from streams.http.openapi import openapi_operations
 from streams.http.operations import Call, Edge, Operation, add_operations

@@ -18,11 +18,9 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
-from agents.render.errors import TemplateFileError
-from agents.render.template_files import load_templates
-from agents.sender import outbox
-from agents.sender.delivery import INLINE_TEMPLATE, OVERRIDES_KEY
-from agents.sender.people import PeopleTableMissing, person_profile
+from agents.render.template_files import TemplateFileError, load_templates
+from agents.sender import messages
+from agents.sender.messages import INLINE_TEMPLATE, OVERRIDES_KEY, PeopleTableMissing, person_profile
 from schemas.addresses import AddressError, parse_email
 from schemas.app_api import SendEmailBody
 from schemas.commands import RenderContext, SendEmail
@@ -149,11 +147,11 @@ def transactional_operations(
             message_id=message_id_for(idempotency_key),
             now=now,
         )
-        inserted = await outbox.insert_sends(pool, [command], now=now)
+        inserted = await messages.insert_sends(pool, [command], now=now)
         queued_at = now
         if not inserted:
             # The same idempotency key again: answer with the original message.
-            status = await outbox.message_status(pool, command.message_id)
+            status = await messages.message_status(pool, command.message_id)
             queued_at = status.row.created_at if status else now
         return web.json_response(
             {"delivery_id": command.message_id, "queued_at": int(queued_at),

@@ -10,7 +10,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from schemas.inputs import Identify, Input, Track
-from streams.http.event_schema import (
+from agents.check.event_schema import (
     EventRefused,
     EventSchemaError,
     SchemaFile,

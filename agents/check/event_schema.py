@@ -21,7 +21,7 @@ views are not checked (their names are page titles, not a vocabulary).
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,16 +29,12 @@ from typing import Any
 import yaml
 
 from agents.projector.plan import json_type
-from schemas.inputs import Input, Track
-from streams.http.errors import ApiError
 from schemas.errors import ConfigurationError, InputError
 
 log = logging.getLogger(__name__)
 
 SCHEMA_FILE = "events.yaml"
 JSON_TYPES = ("string", "number", "integer", "boolean", "object", "array", "null", "any")
-
-Publish = Callable[[list[Input]], Awaitable[None]]
 
 
 class EventSchemaError(ConfigurationError, ValueError):
@@ -176,19 +172,3 @@ class SchemaFile:
         except (OSError, EventSchemaError) as exc:
             log.warning("keeping the previous event schema: %s", exc)
         return self._schema
-
-
-def strict_publish(publish: Publish, schema: Callable[[], EventSchema]) -> Publish:
-    """`publish`, refusing (400) the whole request when one of its tracked events breaks the schema."""
-
-    async def checked(inputs: list[Input]) -> None:
-        current = schema()
-        for item in inputs:
-            if isinstance(item, Track) and item.type == "event":
-                try:
-                    check_event(current, item.name, item.data)
-                except EventRefused as exc:
-                    raise ApiError(400, str(exc)) from exc
-        await publish(inputs)
-
-    return checked

@@ -34,3 +34,22 @@ async def committed_offsets(bootstrap: str, group: str, topic: str) -> dict[int,
     finally:
         await admin.close()
     return {tp.partition: meta.offset for tp, meta in offsets.items() if tp.topic == topic and meta.offset >= 0}
+
+
+async def start_offsets(bootstrap: str, group: str, topic: str, partitions: list[int]) -> dict[int, int]:
+    """Where group `group` resumes each of `partitions`: its committed offset, else the log start.
+
+    A committed offset below the log start (retention deleted what it pointed at) resumes at the
+    log start, as the consumer's `earliest` reset does.
+    """
+    tps = [TopicPartition(topic, p) for p in partitions]
+    committed = {
+        p: offset for p, offset in (await committed_offsets(bootstrap, group, topic)).items() if p in partitions
+    }
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await consumer.start()
+    try:
+        beginnings = await consumer.beginning_offsets(tps)
+    finally:
+        await consumer.stop()
+    return {tp.partition: max(committed.get(tp.partition, 0), start) for tp, start in beginnings.items()}

@@ -6,7 +6,9 @@ recovery. The agent reads the input topic without acknowledging events as it goe
 checkpoint (every `checkpoint_every` messages, every `checkpoint_seconds`, and when partitions
 are revoked or the worker stops) makes the effects durable before the state that records them
 (agents/person/checkpoint.py). Only then are the events acknowledged, so Faust commits their
-offsets. A periodic task turns due timers into `wake` inputs on the person's own partition.
+offsets. Only the next message expected on each partition is applied, so the offsets committed
+never pass an input nobody applied (agents/person/input_order.py). A periodic task turns due
+timers into `wake` inputs on the person's own partition.
 """
 
 from __future__ import annotations
@@ -20,16 +22,19 @@ from collections import defaultdict
 from typing import Any
 
 import msgspec
+from faust.types import TP
 
 from agents.person.campaign_source import campaign_source
 from agents.person.checkpoint import CheckpointFailed, CheckpointWriter
 from agents.person.config import EngineConfig
+from agents.person.input_order import InputOrder, Order
 from agents.person.shell import PersonCache, ShellConfig, Tally
 from agents.person.timer_index import TimerIndex
 from schemas.inputs import NEXT_TIMER, Input, Wake
 from schemas.wire import encode_envelope
 from streams import metrics
 from streams.app import Runtime
+from streams.kafka_offsets import start_offsets
 from streams.partitioning import partition_for
 from streams.person_store import PersonStore
 
@@ -42,6 +47,9 @@ CACHE_PEOPLE = 20_000
 # How often the pause watchdog ticks; a fenced worker's process exits this long after.
 WATCHDOG_SECONDS = 0.25
 FENCED_EXIT_SECONDS = 10.0
+# A partition whose messages arrive ahead of the expected one is rewound at most this often
+# (the tail of a batch fetched before the rewind may still be arriving).
+REWIND_SECONDS = 1.0
 EXIT_FENCED = 75  # EX_TEMPFAIL: restart me
 
 
@@ -79,6 +87,8 @@ class PersonAgent:
             dead_letter_topic=settings.dead_letter_topic,
         )
         self.timer_index = TimerIndex()
+        self.order = InputOrder()
+        self._rewound: dict[int, float] = {}
         self.checkpoint_every = settings.checkpoint_every
         self.checkpoint_seconds = settings.checkpoint_seconds
         self._events: list[Any] = []
@@ -90,6 +100,55 @@ class PersonAgent:
         # None until the worker runs: starting up (topics, recovery) is not a freeze.
         self._last_tick: float | None = None
         self.fenced = False
+
+    async def admit(self, event: Any) -> bool:
+        """True when `event` is the next message expected on its partition (then apply it)."""
+        message = event.message
+        verdict = self.order.admit(message.partition, message.offset)
+        if verdict is Order.UNKNOWN:
+            await self._learn_starts()
+            verdict = self.order.admit(message.partition, message.offset)
+        if verdict is Order.APPLY:
+            return True
+        if verdict is Order.AHEAD:
+            await self._rewind(message.partition, message.offset)
+        elif verdict is Order.UNKNOWN:
+            log.info("skipped offset %d of input partition %d: not assigned here",
+                     message.offset, message.partition)
+        return False
+
+    def _owned_inputs(self) -> list[int]:
+        topic = self.rt.settings.input_topic
+        return sorted(tp.partition for tp in self.rt.app.consumer.assignment() if tp.topic == topic)
+
+    async def _learn_starts(self) -> None:
+        """Expect, on each owned input partition not known yet, the group's committed offset."""
+        unknown = [p for p in self._owned_inputs() if self.order.expected(p) is None]
+        if not unknown:
+            return
+        starts = await start_offsets(
+            self.rt.settings.kafka_bootstrap, self.rt.app.conf.id, self.rt.settings.input_topic, unknown
+        )
+        for partition, offset in starts.items():
+            self.order.start(partition, offset)
+        # The lookup blocked the loop, not the consumer's heartbeats: not a freeze.
+        self._last_tick = time.monotonic()
+
+    async def _rewind(self, partition: int, offset: int) -> None:
+        """Messages before `offset` went missing: read the partition again from the one expected."""
+        now = time.monotonic()
+        if now - self._rewound.get(partition, -REWIND_SECONDS) < REWIND_SECONDS:
+            return
+        self._rewound[partition] = now
+        expected = self.order.expected(partition)
+        log.warning(
+            "input partition %d delivered offset %d while %s was expected: rewinding to it",
+            partition, offset, expected,
+        )
+        try:
+            await self.rt.app.consumer.seek(TP(self.rt.settings.input_topic, partition), expected)
+        except Exception:  # noqa: BLE001 - revoked meanwhile: its next owner starts from the commit
+            log.exception("could not rewind input partition %d", partition)
 
     def apply(self, event: Any) -> None:
         """Apply one Kafka message to the cache; its event waits for the next checkpoint."""
@@ -159,6 +218,7 @@ class PersonAgent:
         await self.checkpoint()
         partitions = {tp.partition for tp in revoked if tp.topic == self.rt.settings.input_topic}
         self.cache.forget_partitions(partitions)
+        self.order.forget(partitions)
 
     def rebuild_timers(self) -> int:
         """Index the timers of the people this worker now owns; return how many people have any."""
@@ -233,7 +293,8 @@ def register(rt: Runtime) -> PersonAgent:
     async def person_agent(stream: Any) -> None:
         """Apply every input, in order, to its person's state; checkpoint as configured."""
         async for event in stream.noack().events():
-            agent.apply(event)
+            if await agent.admit(event):
+                agent.apply(event)
             if agent.checkpoint_due():
                 await agent.checkpoint()
 

@@ -22,12 +22,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
 @pytest.mark.parametrize(
     "data_dir",
-    [
-        "its own data dir",
-        pytest.param("an empty data dir", marks=pytest.mark.fault_pending(
-            "a person's first input, sent while no worker ran, skipped after an empty-dir restore (lead)"
-        )),
-    ],
+    ["its own data dir", "an empty data dir"],
 )
 def test_a_worker_killed_at_random_moments_and_restarted_loses_nothing(
     deployment, size, seed, record, data_dir

@@ -1,18 +1,22 @@
-"""Nudge's settings: one frozen object read from the environment, with local defaults.
+"""Nudge's settings: one frozen pydantic-settings object read from NUDGE_*, with local defaults.
 
-Every name is documented in the README. A user points Nudge at their own Kafka cluster,
-database and SMTP relay by setting these; nothing else needs to change.
+Every name is documented in the README's table (tests/unit/test_readme.py holds the two to each
+other). A user points Nudge at their own Kafka cluster, database and SMTP relay by setting
+these; nothing else needs to change. Keys and passwords are `SecretStr`: printed, logged or
+dumped they show `**********`; the URLs' passwords are masked when dumped (`model_dump`).
 """
 
 from __future__ import annotations
 
-import os
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Literal
+from collections.abc import Mapping
 from urllib.parse import unquote, urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_serializer, field_validator, model_validator
+from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
+from pydantic_settings.sources.utils import parse_env_vars
 from schemas.errors import ConfigurationError
 
 
@@ -75,10 +79,11 @@ class SmtpRelay(BaseModel):
         )
 
 
-class Settings(BaseModel):
-    """All of Nudge's configuration. Build it with `Settings.from_env()`."""
+class Settings(BaseSettings):
+    """All of Nudge's configuration: `Settings()` reads NUDGE_* from the environment (init
+    arguments win); `Settings.from_env()` does the same with a SettingsError naming the bad one."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = SettingsConfigDict(env_prefix="NUDGE_", frozen=True, extra="ignore")
 
     kafka_bootstrap: str = "127.0.0.1:19092"
     database_url: str = Field(
@@ -89,12 +94,12 @@ class Settings(BaseModel):
     http_host: str = "127.0.0.1"
     site_id: str = "nudge-site"
     # The Track API key (ingestion only). `nudge api` refuses to start with the development value.
-    api_key: str = Field(default=DEV_API_KEY, repr=False)
+    api_key: SecretStr = Field(default=SecretStr(DEV_API_KEY))
     # Segment/RudderStack server write key: the Basic user (password empty) or `writeKey` in
     # the body. Unset: the Segment routes take only the browser key.
-    segment_write_key: str | None = Field(default=None, repr=False)
+    segment_write_key: SecretStr | None = None
     # Signs Segment/RudderStack webhook-destination requests (X-Signature, HMAC-SHA1 hex).
-    webhook_secret: str | None = Field(default=None, repr=False)
+    webhook_secret: SecretStr | None = None
     # Requests per second per credential (token bucket, one second of burst); 429 beyond.
     rate_limit_per_second: float = 2000.0
     # The folder that holds campaigns/, segments/ and templates/ (campaigns as code).
@@ -171,7 +176,7 @@ class Settings(BaseModel):
     # --- console and operations (streams/console, streams/metrics.py) ---
     # The web console's login (served by `nudge api` at /): set both in production.
     console_user: str = "admin"
-    console_password: str = Field(default="nudge-console", repr=False)
+    console_password: SecretStr = Field(default=SecretStr("nudge-console"))
     # A console session lasts this long after login.
     console_session_hours: float = 12.0
     # "text" or "json" (one JSON object per line) for the worker's and the API's logs.
@@ -186,6 +191,21 @@ class Settings(BaseModel):
             )
         return self
 
+    @field_serializer("database_url", "smtp_url")
+    def _mask_password(self, url: str) -> str:
+        # Dumped settings (logs, support bundles) never carry the URLs' passwords.
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+        netloc = parts.netloc.replace(f":{parts.password}@", ":**********@", 1)
+        return parts._replace(netloc=netloc).geturl()
+
+    # -> lead: a SecretStr once agents/person/agent.py reads it with .get_secret_value();
+    # until then a str, hidden from repr and masked when dumped.
+    @field_serializer("secret_key")
+    def _mask_secret_key(self, value: str) -> str:
+        return "**********" if value else ""
+
     @property
     def topic_config(self) -> dict[str, str]:
         """Configs every topic Nudge creates gets (its changelogs add compaction)."""
@@ -194,9 +214,9 @@ class Settings(BaseModel):
     # --- http: scoped credentials, TLS, browsers, link-key rotation (streams/http) ---
     # Opens the read side: profiles, activity, events, metrics, segments, message status, the
     # suppression list, broadcast progress (Bearer, or Basic site_id:key). Unset: closed.
-    read_api_key: str | None = Field(default=None, repr=False)
+    read_api_key: SecretStr | None = None
     # Opens sending: transactional email, broadcasts, suppression changes. Unset: closed.
-    send_api_key: str | None = Field(default=None, repr=False)
+    send_api_key: SecretStr | None = None
     # A public, write-only key for pages (analytics.js, RudderStack JS, Customer.io's JS):
     # identify, track, page, screen and group only. Unset: no browser ingestion.
     browser_write_key: str | None = None
@@ -210,7 +230,7 @@ class Settings(BaseModel):
     tls_key: Path | None = None
     # The NUDGE_SECRET_KEY before a rotation: links signed with it keep working until
     # NUDGE_SECRET_KEY_PREVIOUS_UNTIL (Unix seconds or ISO 8601), then they are refused.
-    secret_key_previous: str | None = Field(default=None, repr=False)
+    secret_key_previous: SecretStr | None = None
     secret_key_previous_until: float | None = None
 
     @field_validator("secret_key_previous_until", mode="before")
@@ -233,8 +253,9 @@ class Settings(BaseModel):
 
     def link_keys(self, now: float) -> tuple[str, ...]:
         """The keys a signed link may carry at `now`: the current one, and the previous one in its window."""
-        if self.secret_key_previous and self.secret_key_previous_until and now < self.secret_key_previous_until:
-            return (self.secret_key, self.secret_key_previous)
+        previous = reveal(self.secret_key_previous)
+        if previous and self.secret_key_previous_until and now < self.secret_key_previous_until:
+            return (self.secret_key, previous)
         return (self.secret_key,)
 
     @property
@@ -276,22 +297,38 @@ class Settings(BaseModel):
         return self.campaigns_dir / "campaigns"
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
-        """Read every NUDGE_* variable; unset ones keep their local defaults."""
-        env = os.environ if environ is None else environ
-        values: dict[str, object] = {}
-        for name, field in cls.model_fields.items():
-            key = f"NUDGE_{name.upper()}"
-            if key in env:
-                values[name] = env[key]
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+        """Read every NUDGE_* variable of `environ` (default: this process's); unset ones keep
+        their local defaults. A bad value raises SettingsError naming the variable."""
         try:
-            settings = cls(**values)
+            if environ is None:
+                settings = cls()
+            else:
+                settings = cls(_build_sources=((_MappingEnvSource(cls, environ),), {}))
             settings.smtp  # validate the URL early, with its own message
-        except SettingsError:
-            raise
-        except ValueError as exc:
-            raise SettingsError(f"invalid NUDGE_* setting: {exc}") from exc
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"NUDGE_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" if e["loc"] else e["msg"]
+                for e in exc.errors()
+            )
+            raise SettingsError(f"invalid NUDGE_* setting: {problems}") from exc
         return settings
+
+
+class _MappingEnvSource(EnvSettingsSource):
+    """The NUDGE_* variables of a given mapping instead of os.environ (a child process's env)."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        self._environ = environ
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return parse_env_vars(self._environ, self.case_sensitive, self.env_ignore_empty, self.env_parse_none_str)
+
+
+def reveal(secret: SecretStr | None) -> str | None:
+    """The value of an optional secret, for the one place that uses it (None when unset)."""
+    return secret.get_secret_value() if secret is not None else None
 
 
 def require_secrets(settings: Settings, *, api: bool) -> None:
@@ -306,19 +343,20 @@ def require_secrets(settings: Settings, *, api: bool) -> None:
         problems.append("NUDGE_SECRET_KEY is not set: it signs every unsubscribe, preference and tracking link")
     elif len(settings.secret_key) < MIN_SECRET_CHARS:
         problems.append(f"NUDGE_SECRET_KEY is shorter than {MIN_SECRET_CHARS} characters")
-    if settings.secret_key_previous and settings.secret_key_previous_until is None:
+    previous = reveal(settings.secret_key_previous)
+    if previous and settings.secret_key_previous_until is None:
         problems.append("NUDGE_SECRET_KEY_PREVIOUS is set without NUDGE_SECRET_KEY_PREVIOUS_UNTIL (when to stop accepting it)")
-    if settings.secret_key_previous and settings.secret_key_previous == settings.secret_key:
+    if previous and previous == settings.secret_key:
         problems.append("NUDGE_SECRET_KEY_PREVIOUS is the same as NUDGE_SECRET_KEY")
     if api:
         keys = {
-            "NUDGE_API_KEY": settings.api_key,
-            "NUDGE_READ_API_KEY": settings.read_api_key,
-            "NUDGE_SEND_API_KEY": settings.send_api_key,
-            "NUDGE_SEGMENT_WRITE_KEY": settings.segment_write_key,
+            "NUDGE_API_KEY": settings.api_key.get_secret_value(),
+            "NUDGE_READ_API_KEY": reveal(settings.read_api_key),
+            "NUDGE_SEND_API_KEY": reveal(settings.send_api_key),
+            "NUDGE_SEGMENT_WRITE_KEY": reveal(settings.segment_write_key),
             "NUDGE_BROWSER_WRITE_KEY": settings.browser_write_key,
         }
-        if settings.api_key == DEV_API_KEY or not settings.api_key:
+        if keys["NUDGE_API_KEY"] in (DEV_API_KEY, ""):
             problems.append("NUDGE_API_KEY is not set (the development value opens the Track API to anyone)")
         for name, value in keys.items():
             if value and value != DEV_API_KEY and len(value) < MIN_KEY_CHARS:

@@ -251,7 +251,7 @@ class FaultDeployment:
     def load(self, rate: float, prefix: str = "p") -> SignupLoad:
         """A signup load against this deployment's API (not started)."""
         settings = self.main.settings
-        return SignupLoad(self.main.base_url, (settings.site_id, settings.api_key), rate=rate,
+        return SignupLoad(self.main.base_url, (settings.site_id, settings.api_key.get_secret_value()), rate=rate,
                           prefix=prefix)
 
     def mails(self) -> list[Mail]:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from streams.kafka_offsets import committed_offsets, end_offsets
-from streams.settings import Settings
+from streams.settings import Settings, reveal
 from schemas.errors import StateError
 
 WORKER_READY_LINE = "[^Worker]: Ready"
@@ -172,9 +172,9 @@ class NudgeProcesses:
         req = urllib.request.Request(self.base_url + path, data=data, method=method)
         req.add_header("Content-Type", "application/json")
         if auth is None and key in ("read", "send"):
-            req.add_header("Authorization", f"Bearer {settings.read_api_key if key == 'read' else settings.send_api_key}")
+            req.add_header("Authorization", f"Bearer {reveal(settings.read_api_key if key == 'read' else settings.send_api_key)}")
         else:
-            user, password = auth or (settings.site_id, settings.api_key)
+            user, password = auth or (settings.site_id, settings.api_key.get_secret_value())
             token = base64.b64encode(f"{user}:{password}".encode()).decode()
             req.add_header("Authorization", f"Basic {token}")
         try:

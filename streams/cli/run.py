@@ -118,7 +118,7 @@ def curl_lines(settings: Settings) -> list[str]:
     tls = settings.tls_cert is not None
     host = "localhost" if tls else settings.http_host
     base = f"{'https' if tls else 'http'}://{host}:{settings.http_port}/api/v1/customers/ana"
-    auth = f"{settings.site_id}:{settings.api_key}"
+    auth = f"{settings.site_id}:{settings.api_key.get_secret_value()}"
     curl = f"curl --cacert {settings.tls_cert.parent / 'ca.pem'}" if settings.tls_cert else "curl"
     return [
         f"{curl} -u {auth} -X PUT {base} -H 'Content-Type: application/json' "

@@ -101,7 +101,7 @@ class ConsoleAuth:
         self.settings = settings
         self.env = env
         self.clock = clock
-        self.key = sessions.session_key(settings.secret_key, settings.console_password)
+        self.key = sessions.session_key(settings.secret_key, settings.console_password.get_secret_value())
         self.lifetime = settings.console_session_hours * 3600.0
         self.throttle = LoginThrottle(clock)
 
@@ -170,7 +170,7 @@ class ConsoleAuth:
                 "next": safe_next(request.query.get("next")),
                 "user": None,
                 "insecure": request.scheme != "https" and not _loopback(request.host),
-                "no_password": not self.settings.console_password,
+                "no_password": not self.settings.console_password.get_secret_value(),
             },
             status=status,
             json_keys=("error",),
@@ -189,7 +189,8 @@ class ConsoleAuth:
         if wait > 0:
             return self._login_form(request, f"too many failed logins; try again in {wait:.0f} s", 429)
         user, password = _field(form, "user") or "", _field(form, "password") or ""
-        if not sessions.credentials_ok(user, password, self.settings.console_user, self.settings.console_password):
+        if not sessions.credentials_ok(user, password, self.settings.console_user,
+                                         self.settings.console_password.get_secret_value()):
             self.throttle.failed(client)
             log.warning("console: failed login for user %r from %s", user[:50], client)
             return self._login_form(request, "wrong user name or password", 401)

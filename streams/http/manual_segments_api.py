@@ -46,7 +46,7 @@ def manual_segment_operations(
     publish: Publish, settings: Settings, clock: Callable[[], float] = time.time
 ) -> list[Operation]:
     """`add_customers` and `remove_customers`, with the Track API's credentials."""
-    auth = TrackBasic(settings.site_id, settings.api_key)
+    auth = TrackBasic(settings.site_id, settings.api_key.get_secret_value())
 
     def change(member: bool) -> Callable[[Call], Awaitable[web.Response]]:
         async def handle(call: Call) -> web.Response:

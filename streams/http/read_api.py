@@ -21,7 +21,7 @@ from streams.database import get_pool
 from streams.http.auth import AppKey
 from streams.http.errors import ApiError
 from streams.http.operations import Call, Operation
-from streams.settings import Settings
+from streams.settings import Settings, reveal
 
 PoolFactory = Callable[[], Awaitable[asyncpg.Pool]]
 TAG = "Read side"
@@ -30,7 +30,7 @@ READ_OPENS = "profiles, activity, events, metrics, segments, message status, the
 
 def read_key(settings: Settings) -> AppKey:
     """The read key's credential scheme."""
-    return AppKey("readKey", "NUDGE_READ_API_KEY", settings.read_api_key, settings.site_id, READ_OPENS)
+    return AppKey("readKey", "NUDGE_READ_API_KEY", reveal(settings.read_api_key), settings.site_id, READ_OPENS)
 
 
 def read_api_operations(settings: Settings, *, pool_factory: PoolFactory | None = None) -> list[Operation]:

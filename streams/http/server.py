@@ -32,7 +32,7 @@ from streams.http.track_api import Publish, track_api_operations
 from streams.http.track_v2 import track_v2_operations
 from streams.http.transactional_api import transactional_operations
 from streams.http.webhooks import webhook_operations
-from streams.settings import Settings, require_secrets
+from streams.settings import Settings, require_secrets, reveal
 
 log = logging.getLogger(__name__)
 
@@ -66,12 +66,12 @@ def api_operations(settings: Settings, publisher: Publisher) -> list[Operation]:
         return web.json_response({"ok": True})
 
     operations = [
-        *track_api_operations(publish, settings.site_id, settings.api_key),
-        *track_v2_operations(publish, settings.site_id, settings.api_key),
+        *track_api_operations(publish, settings.site_id, settings.api_key.get_secret_value()),
+        *track_v2_operations(publish, settings.site_id, settings.api_key.get_secret_value()),
         *manual_segment_operations(publisher.publish, settings),
-        *segment_api_operations(publish, settings.segment_write_key, settings.browser_write_key),
+        *segment_api_operations(publish, reveal(settings.segment_write_key), settings.browser_write_key),
         *browser_operations(settings.browser_write_key, settings.public_url),
-        *webhook_operations(publish, settings.segment_write_key, settings.webhook_secret),
+        *webhook_operations(publish, reveal(settings.segment_write_key), reveal(settings.webhook_secret)),
         *email_link_operations(settings, publisher.publish),
         *transactional_operations(settings),
         *read_api_operations(settings),

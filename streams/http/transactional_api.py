@@ -29,7 +29,7 @@ from streams.database import get_pool
 from streams.http.auth import AppKey
 from streams.http.errors import ApiError
 from streams.http.operations import Call, Operation
-from streams.settings import Settings
+from streams.settings import Settings, reveal
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ SEND_OPENS = "transactional email, broadcasts and changes to the suppression lis
 
 def send_key(settings: Settings) -> AppKey:
     """The send key's credential scheme."""
-    return AppKey("sendKey", "NUDGE_SEND_API_KEY", settings.send_api_key, settings.site_id, SEND_OPENS)
+    return AppKey("sendKey", "NUDGE_SEND_API_KEY", reveal(settings.send_api_key), settings.site_id, SEND_OPENS)
 
 
 def message_id_for(idempotency_key: str | None) -> str:

@@ -17,7 +17,7 @@ from agents.sender import outcomes
 from agents.sender.limits import FrequencyLimits, next_allowed_at
 from agents.sender.outbox import broadcast_of, recent_marketing
 from agents.sender.outcomes import Outcome
-from agents.sender.rate import schedule
+from streams.rate_limit import schedule
 from agents.sender.suppression import normalize_address
 from schemas.outbox import OutboxRow
 from schemas.templates import EmailTemplate

@@ -19,7 +19,7 @@ import aiosmtplib
 
 from agents.render.mime import OutgoingEmail
 from agents.sender.smtp_session import MailSession, SessionLost, SmtpReplyError
-from agents.sender.rate import TokenBucket
+from streams.rate_limit import TokenBucket
 from schemas.errors import DeliveryError
 from streams.settings import SmtpRelay
 

@@ -16,6 +16,7 @@ A refusal anywhere answers in the operation's error family (streams/http/errors.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -31,7 +32,7 @@ from streams.http.auth import PUBLIC, Credential, Scheme
 from streams.http.bodies import parse_json_object, read_bounded
 from streams.http.errors import ApiError, Family, error_response, kafka_unavailable
 from streams.http.json_safety import UnsafeValue, check_json, check_text
-from streams.http.rate_limit import RateLimiter
+from streams.rate_limit import RateLimiter
 from streams.http.validation import parse_as, parse_model
 
 JSON = "application/json"
@@ -113,9 +114,20 @@ class Edge:
     def limit(self, credential: Credential, request: web.Request) -> None:
         """Spend one request of the credential's budget, and of the client address's for browsers."""
         if credential.rate_key:
-            self.per_credential.take(credential.rate_key)
+            spend_or_refuse(self.per_credential, credential.rate_key, "per credential")
         if credential.browser:
-            self.per_address.take(f"address:{request.remote or 'unknown'}", "per client address")
+            spend_or_refuse(self.per_address, f"address:{request.remote or 'unknown'}", "per client address")
+
+
+def spend_or_refuse(limiter: RateLimiter, key: str, per: str) -> None:
+    """Spend one token of `key`'s bucket, or refuse with a 429 saying when to retry."""
+    wait = limiter.take(key)
+    if wait > 0:
+        raise ApiError(
+            429,
+            f"rate limit exceeded: at most {limiter.rate:g} requests per second {per}",
+            {"Retry-After": str(max(1, math.ceil(wait)))},
+        )
 
 
 _ADAPTERS: dict[int, TypeAdapter[Any]] = {}

@@ -24,7 +24,7 @@ from streams.http.manual_segments_api import manual_segment_operations
 from streams.http.openapi import openapi_operations
 from streams.http.operations import Call, Edge, Operation, add_operations
 from streams.http.publisher import InputPublisher
-from streams.http.rate_limit import RateLimiter
+from streams.rate_limit import RateLimiter
 from streams.http.read_api import read_api_operations
 from streams.http.segment_api import segment_api_operations
 from streams.http.tls import server_context

@@ -1,7 +1,7 @@
 """Frequency-limit arithmetic and the relay's token bucket."""
 
 from agents.sender.limits import DAY, WEEK, FrequencyLimits, next_allowed_at
-from agents.sender.rate import TokenBucket, schedule
+from streams.rate_limit import TokenBucket, schedule
 
 NOW = 1_000_000.0
 

@@ -32,6 +32,7 @@ from schemas.wire import encode_envelope
 from streams.app import Runtime
 from streams.database import get_pool
 from streams.person_store import PersonStore
+from streams.retry import retry
 from schemas.errors import DeliveryError, StateError
 
 log = logging.getLogger(__name__)
@@ -83,19 +84,15 @@ def register(rt: Runtime) -> None:
 
 async def _run_with_retries(rt: Runtime, start: ScanStart, partition: int) -> None:
     # Bounded: a scan that keeps failing must not hold up the partitions queued behind it.
-    for attempt in range(1, _ATTEMPTS + 1):
-        try:
-            await run_scan(rt, start, partition)
-            return
-        except PartitionNotOwned as exc:
-            log.warning("scan %s stopped: %s", start.id, exc)
-            return
-        except (ScanSendFailed, asyncpg.PostgresError, OSError) as exc:
-            log.warning("scan %s of partition %d failed (attempt %d of %d): %s",
-                        start.id, partition, attempt, _ATTEMPTS, exc)
-            await asyncio.sleep(_RETRY_SECONDS * attempt)
-    log.error("scan %s of partition %d gave up after %d attempts; broadcast_progress shows it "
-              "unfinished, with the last key done", start.id, partition, _ATTEMPTS)
+    try:
+        await retry(lambda: run_scan(rt, start, partition), f"scan {start.id} of partition {partition}",
+                    on=(ScanSendFailed, asyncpg.PostgresError, OSError), attempts=_ATTEMPTS,
+                    first=_RETRY_SECONDS, cap=8 * _RETRY_SECONDS, log=log)
+    except PartitionNotOwned as exc:
+        log.warning("scan %s stopped: %s", start.id, exc)
+    except (ScanSendFailed, asyncpg.PostgresError, OSError) as exc:
+        log.error("scan %s of partition %d gave up after %d attempts (%s); broadcast_progress shows "
+                  "it unfinished, with the last key done", start.id, partition, _ATTEMPTS, exc)
 
 
 def _check_owned(rt: Runtime, partition: int) -> None:

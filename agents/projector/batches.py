@@ -22,6 +22,7 @@ import asyncpg
 
 from agents.projector.plan import Projection, Refusal, decode_message, plan_batch
 from agents.projector.store import write_segments
+from streams.retry import Sleep, retry
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,6 @@ _MAX_RETRY_SECONDS = 10.0
 
 T = TypeVar("T")
 PoolFactory = Callable[[], Awaitable[asyncpg.Pool]]
-Sleep = Callable[[float], Awaitable[None]]
 
 
 def refused_by_data(exc: BaseException) -> bool:
@@ -87,16 +87,9 @@ async def until_done(action: Callable[[], Awaitable[T]], what: str, *, sleep: Sl
     """Run `action` until it succeeds, waiting longer after each failure (0.5 s doubling to 10 s):
     for trouble that is not the data's fault (PostgreSQL or Kafka down), which must be waited out,
     never skipped."""
-    delay = _FIRST_RETRY_SECONDS
-    while True:
-        try:
-            return await action()
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - anything that reaches here is waited out
-            log.error("projector: %s failed (%s: %s); retrying in %.1f s", what, type(exc).__name__, exc, delay)
-            await sleep(delay)
-            delay = min(delay * 2, _MAX_RETRY_SECONDS)
+    # Anything that reaches here is waited out (cancellation is not an Exception).
+    return await retry(action, f"projector: {what}", first=_FIRST_RETRY_SECONDS, cap=_MAX_RETRY_SECONDS,
+                       sleep=sleep, log=log, level=logging.ERROR)
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ from schemas.inputs import Delivery, DeliveryStatus
 from schemas.outbox import OutboxRow
 from schemas.templates import EmailTemplate
 from streams import metrics
+from streams.retry import backoff, retry
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -42,22 +43,6 @@ RETRY_CAP_SECONDS = 6 * 3600.0
 # With the defaults above, 16 attempts span roughly 20 to 40 hours of retrying (RFC 5321
 # suggests giving up after days; a relay that is down that long needs an operator anyway).
 MAX_ATTEMPTS = 16
-
-
-def retry_delay(
-    attempt: int,
-    jitter: float,
-    *,
-    base: float = RETRY_BASE_SECONDS,
-    cap: float = RETRY_CAP_SECONDS,
-) -> float:
-    """Seconds before retry after failed attempt `attempt` (1-based): doubling, capped, jittered.
-
-    `jitter` in [0, 1) picks a point in the upper half of the window, so retries of a burst of
-    failures spread out without ever retrying sooner than half the nominal delay.
-    """
-    nominal = min(cap, base * 2 ** max(0, attempt - 1))
-    return nominal / 2 + nominal / 2 * jitter
 
 
 def unsubscribe_mailto(settings: Settings) -> str:
@@ -198,21 +183,18 @@ class OutcomeWriter:
             # less than one SMTP exchange, for a fraction of the round trips.
             await asyncio.sleep(_WRITE_LINGER_SECONDS)
             group, self._pending = self._pending, []
-            while True:
-                try:
-                    applied = await outbox.record_outcomes(
-                        self.pool, self.owner, [o for o, _ in group], now=self.now_fn()
-                    )
-                    break
-                except outbox.DATABASE_UNREACHABLE as exc:
-                    log.warning("could not record %d delivery outcomes, retrying: %s", len(group), exc)
-                    await asyncio.sleep(_WRITE_RETRY_SECONDS)
-                except Exception as exc:
-                    for _, future in group:
-                        if not future.done():
-                            future.set_exception(exc)
-                    group = []
-                    break
+            outcomes = [o for o, _ in group]
+            try:
+                applied = await retry(
+                    lambda: outbox.record_outcomes(self.pool, self.owner, outcomes, now=self.now_fn()),
+                    f"recording {len(group)} delivery outcomes", on=outbox.DATABASE_UNREACHABLE,
+                    first=_WRITE_RETRY_SECONDS, cap=_WRITE_RETRY_SECONDS, log=log,
+                )
+            except Exception as exc:
+                for _, future in group:
+                    if not future.done():
+                        future.set_exception(exc)
+                group = []
             for outcome, future in group:
                 if not future.done():
                     future.set_result(outcome.message_id in applied)
@@ -484,7 +466,7 @@ class DeliveryLoop:
         if row.attempts >= self.max_attempts:
             reason = f"gave up after {row.attempts} attempts; last error: {exc}"
             return await self._finish(row, outcomes.failed(row.message_id, reason), "failed", dead_letter=exc.code)
-        delay = retry_delay(row.attempts, self.jitter_fn())
+        delay = backoff(row.attempts, first=RETRY_BASE_SECONDS, cap=RETRY_CAP_SECONDS, jitter=self.jitter_fn())
         if await self._writer.write(outcomes.retry(row.message_id, str(exc), now + delay, delay)):
             metrics.DELIVERIES.labels("retry").inc()
         return None

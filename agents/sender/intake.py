@@ -10,7 +10,6 @@ for the dead-letter topic, while the rest of the batch goes in.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any, Awaitable, Callable
 
@@ -20,10 +19,10 @@ from agents.sender import outbox
 from schemas.commands import SendEmail
 from streams import metrics
 from streams.database import DatabaseUnavailable
+from streams.retry import retry
 
 log = logging.getLogger(__name__)
 
-_RETRY_SECONDS = (0.2, 0.5, 1.0, 2.0, 5.0)
 _UNREACHABLE = (*outbox.DATABASE_UNREACHABLE, DatabaseUnavailable)
 
 PoolFactory = Callable[[], Awaitable[asyncpg.Pool]]
@@ -55,15 +54,11 @@ def storable(command: SendEmail) -> SendEmail:
 
 
 async def _insert_until_done(pool: PoolFactory, commands: list[SendEmail]) -> int:
-    attempt = 0
-    while True:
-        try:
-            return await outbox.insert_sends(await pool(), commands)
-        except _UNREACHABLE as exc:
-            delay = _RETRY_SECONDS[min(attempt, len(_RETRY_SECONDS) - 1)]
-            attempt += 1
-            log.warning("outbox unreachable, %d sends wait (retry in %.1fs): %s", len(commands), delay, exc)
-            await asyncio.sleep(delay)
+    async def insert() -> int:
+        return await outbox.insert_sends(await pool(), commands)
+
+    return await retry(insert, f"outbox unreachable, {len(commands)} sends wait", on=_UNREACHABLE,
+                       first=0.2, cap=5.0, log=log)
 
 
 async def store_sends(pool: PoolFactory, commands: list[SendEmail]) -> list[tuple[SendEmail, str]]:

@@ -28,6 +28,7 @@ from schemas.inputs import Delivery
 from streams.database import DatabaseUnavailable, get_pool
 from streams.file_watch import Fingerprint, fingerprint
 from streams.http.publisher import InputPublisher
+from streams.retry import retry
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -123,13 +124,8 @@ async def _reload_templates(settings: Settings, loops: list[DeliveryLoop]) -> No
 
 async def run_delivery(settings: Settings, loops: int) -> None:
     """Run `loops` named delivery loops until cancelled, then stop them cleanly."""
-    while True:
-        try:
-            pool = await get_pool(settings)
-            break
-        except DatabaseUnavailable as exc:
-            log.warning("delivery waits for PostgreSQL: %s", exc)
-            await asyncio.sleep(_LISTEN_CHECK_SECONDS)
+    pool = await retry(lambda: get_pool(settings), "delivery waits for PostgreSQL", on=DatabaseUnavailable,
+                       first=_LISTEN_CHECK_SECONDS, cap=_LISTEN_CHECK_SECONDS, log=log)
     outlets = KafkaOutlets(settings)
     await outlets.start()
     smtp = SmtpPool(

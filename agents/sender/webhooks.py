@@ -9,11 +9,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from collections import OrderedDict
 
 import aiohttp
 
 from schemas.commands import CallWebhook
 from schemas.errors import DeliveryError
+from streams.retry import retry
 
 log = logging.getLogger(__name__)
 
@@ -21,8 +23,34 @@ MAX_ATTEMPTS = 5
 BASE_DELAY_SECONDS = 1.0
 TIMEOUT_SECONDS = 10.0
 
+# Call ids remembered, so a replayed command is not called again: the most recent ones only.
+# A replay reaches back at most a checkpoint's worth of inputs, far fewer than this.
+SEEN_CALLS_KEPT = 100_000
+
+
+class RecentIds:
+    """The last `capacity` ids added, oldest forgotten first: an idempotency set of bounded size."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._ids: OrderedDict[str, None] = OrderedDict()
+
+    def add(self, key: str) -> bool:
+        """Remember `key`; False when it was already remembered."""
+        if key in self._ids:
+            self._ids.move_to_end(key)
+            return False
+        self._ids[key] = None
+        if len(self._ids) > self.capacity:
+            self._ids.popitem(last=False)
+        return True
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+
 _running: set[asyncio.Task[None]] = set()
-_seen_calls: set[str] = set()
+_seen_calls = RecentIds(SEEN_CALLS_KEPT)
 
 
 class WebhookFailed(DeliveryError, RuntimeError):
@@ -50,24 +78,22 @@ async def call_webhook(
 async def call_with_retries(command: CallWebhook) -> bool:
     """Call until a 2xx or MAX_ATTEMPTS; True when it succeeded."""
     async with aiohttp.ClientSession() as session:
-        for attempt in range(1, MAX_ATTEMPTS + 1):
-            try:
-                await call_webhook(session, command)
-                return True
-            except WebhookFailed as exc:
-                log.warning("webhook %s attempt %d failed: %s", command.call_id, attempt, exc)
-                if attempt < MAX_ATTEMPTS:
-                    delay = BASE_DELAY_SECONDS * 2 ** (attempt - 1)
-                    await asyncio.sleep(delay * (0.5 + random.random()))
-    log.error("webhook %s to %s failed %d times; giving up", command.call_id, command.url, MAX_ATTEMPTS)
-    return False
+        try:
+            await retry(
+                lambda: call_webhook(session, command), f"webhook {command.call_id}", on=WebhookFailed,
+                attempts=MAX_ATTEMPTS, first=BASE_DELAY_SECONDS, cap=60.0, jitter=random.random, log=log,
+            )
+            return True
+        except WebhookFailed as exc:
+            log.error("webhook %s to %s failed %d times; giving up: %s", command.call_id, command.url,
+                      MAX_ATTEMPTS, exc)
+            return False
 
 
 def start_call(command: CallWebhook) -> None:
     """Run the call in the background; a replayed command already running is not repeated."""
-    if command.call_id in _seen_calls:
+    if not _seen_calls.add(command.call_id):
         return
-    _seen_calls.add(command.call_id)
     task = asyncio.get_running_loop().create_task(call_with_retries(command))
     _running.add(task)
     task.add_done_callback(_running.discard)

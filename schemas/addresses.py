@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass
 
 import idna
+
 from schemas.errors import InputError
 
 MAX_LOCAL_BYTES = 64

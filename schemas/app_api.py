@@ -52,7 +52,7 @@ class SendIdentifiers(BaseModel):
     _email = field_validator("email")(_one_address)
 
     @model_validator(mode="after")
-    def _one_given(self) -> "SendIdentifiers":
+    def _one_given(self) -> SendIdentifiers:
         if self.id is None and self.email is None:
             raise ValueError('needs `id` or `email`, e.g. {"id": "42"}')
         return self

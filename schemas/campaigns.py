@@ -9,7 +9,7 @@ pydantic ValidationError into `file: path: what is wrong` lines.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, ClassVar, Literal, Union
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     BaseModel,
@@ -124,7 +124,7 @@ class AttributeCondition(_Spec):
     )
 
     @model_validator(mode="after")
-    def _has_operator(self) -> "AttributeCondition":
+    def _has_operator(self) -> AttributeCondition:
         if not any(op in self.model_fields_set for op in self.OPERATORS):
             raise ValueError(
                 "an attribute condition needs an operator: eq, ne, in, exists, gt, gte, lt, "
@@ -235,16 +235,12 @@ _CONDITIONS: list[type[_Spec]] = [
 ]
 
 Condition = Annotated[
-    Union[
-        Annotated[AllCondition, Tag("~all")],
-        Annotated[AnyCondition, Tag("~any")],
-        Annotated[NotCondition, Tag("~not")],
-        Annotated[InactivityCondition, Tag("~not_performed")],
-        Annotated[AttributeCondition, Tag("~attribute")],
-        Annotated[EventCondition, Tag("~event")],
-        Annotated[SegmentCondition, Tag("~segment")],
-        Annotated[MessageCondition, Tag("~message")],
-    ],
+    (
+        Annotated[AllCondition, Tag("~all")] | Annotated[AnyCondition, Tag("~any")] |
+        Annotated[NotCondition, Tag("~not")] | Annotated[InactivityCondition, Tag("~not_performed")] |
+        Annotated[AttributeCondition, Tag("~attribute")] | Annotated[EventCondition, Tag("~event")] |
+        Annotated[SegmentCondition, Tag("~segment")] | Annotated[MessageCondition, Tag("~message")]
+    ),
     _by_key("condition", _CONDITIONS),
 ]
 
@@ -347,12 +343,11 @@ class SegmentTrigger(_Spec):
 _TRIGGERS: list[type[_Spec]] = [EventTrigger, DateTrigger, AttributeChangedTrigger, SegmentTrigger]
 
 Trigger = Annotated[
-    Union[
-        Annotated[EventTrigger, Tag("~event")],
-        Annotated[DateTrigger, Tag("~date")],
-        Annotated[AttributeChangedTrigger, Tag("~attribute_changed")],
-        Annotated[SegmentTrigger, Tag("~segment")],
-    ],
+    (
+        Annotated[EventTrigger, Tag("~event")] | Annotated[DateTrigger, Tag("~date")] |
+        Annotated[AttributeChangedTrigger, Tag("~attribute_changed")] |
+        Annotated[SegmentTrigger, Tag("~segment")]
+    ),
     _by_key("trigger", _TRIGGERS),
 ]
 
@@ -562,18 +557,13 @@ _STEPS: list[type[_Spec]] = [
 ]
 
 Step = Annotated[
-    Union[
-        Annotated[SendStep, Tag("~send")],
-        Annotated[WaitUntilStep, Tag("~wait_until")],
-        Annotated[WaitStep, Tag("~wait")],
-        Annotated[TimeWindowStep, Tag("~time_window")],
-        Annotated[BranchStep, Tag("~branch")],
-        Annotated[SplitStep, Tag("~split")],
-        Annotated[RandomStep, Tag("~random")],
-        Annotated[SetStep, Tag("~set")],
-        Annotated[WebhookStep, Tag("~webhook")],
-        Annotated[ExitStep, Tag("~exit")],
-    ],
+    (
+        Annotated[SendStep, Tag("~send")] | Annotated[WaitUntilStep, Tag("~wait_until")] |
+        Annotated[WaitStep, Tag("~wait")] | Annotated[TimeWindowStep, Tag("~time_window")] |
+        Annotated[BranchStep, Tag("~branch")] | Annotated[SplitStep, Tag("~split")] |
+        Annotated[RandomStep, Tag("~random")] | Annotated[SetStep, Tag("~set")] |
+        Annotated[WebhookStep, Tag("~webhook")] | Annotated[ExitStep, Tag("~exit")]
+    ),
     _by_key("step", _STEPS),
 ]
 
@@ -625,7 +615,7 @@ class SegmentDefinition(_Spec):
     manual: bool = False
 
     @model_validator(mode="after")
-    def _when_or_manual(self) -> "SegmentDefinition":
+    def _when_or_manual(self) -> SegmentDefinition:
         if self.manual and self.when is not None:
             raise ValueError("a manual segment has no `when`: people join it by input, not by condition")
         if not self.manual and self.when is None:
@@ -649,7 +639,7 @@ class ComputedAttribute(_Spec):
     property: str | None = None
 
     @model_validator(mode="after")
-    def _property_when_needed(self) -> "ComputedAttribute":
+    def _property_when_needed(self) -> ComputedAttribute:
         if self.aggregate != "count" and not self.property:
             raise ValueError(f"aggregate {self.aggregate} needs `property: NAME` (the event property)")
         if self.aggregate == "count" and self.property:
@@ -725,6 +715,6 @@ class CampaignFileError(ConfigurationError, ValueError):
     @classmethod
     def from_validation(
         cls, file: str, error: ValidationError, prefix: str = ""
-    ) -> "CampaignFileError":
+    ) -> CampaignFileError:
         """Wrap pydantic's error; `prefix` (e.g. `campaigns[1]`) goes before each path."""
         return cls(file, describe_validation_error(error, prefix))

@@ -7,7 +7,7 @@ id so that a replayed command changes nothing downstream.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any, Literal, TypeVar, Union
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -149,7 +149,7 @@ class EmitInput(BaseModel):
 
 
 Command = Annotated[
-    Union[SendEmail, CallWebhook, JourneyEvent, Activity, PersonSnapshot, EmitInput],
+    SendEmail | CallWebhook | JourneyEvent | Activity | PersonSnapshot | EmitInput,
     Field(discriminator="kind"),
 ]
 

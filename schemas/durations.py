@@ -6,6 +6,7 @@ import re
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator, PlainSerializer
+
 from schemas.errors import InputError
 
 _UNITS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
@@ -33,7 +34,7 @@ def parse_duration(value: Any) -> float:
 
 def format_duration(seconds: float) -> str:
     """The shortest `1d2h3m4s` spelling of `seconds` (`0s` for zero; fractions are dropped)."""
-    whole = int(round(seconds))
+    whole = round(seconds)
     sign, whole = ("-", -whole) if whole < 0 else ("", whole)
     parts = []
     for unit in ("d", "h", "m", "s"):

@@ -7,10 +7,9 @@ Every input is keyed by its person's id and arrives in order on that person's pa
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-
 
 # Events tracked before a person is known are kept under the person id `anon:<anonymous_id>`;
 # an identify naming that anonymous id merges them into the known person.
@@ -172,21 +171,10 @@ class Reevaluate(_Input):
 
 
 Input = Annotated[
-    Union[
-        Identify,
-        Track,
-        Delete,
-        Suppress,
-        Unsubscribe,
-        Wake,
-        Delivery,
-        Devices,
-        MergeInto,
-        Absorb,
-        SegmentMembership,
-        BroadcastSend,
-        Reevaluate,
-    ],
+    (
+        Identify | Track | Delete | Suppress | Unsubscribe | Wake | Delivery | Devices | MergeInto | Absorb |
+        SegmentMembership | BroadcastSend | Reevaluate
+    ),
     Field(discriminator="kind"),
 ]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
@@ -58,7 +58,7 @@ class ScenarioInput(_Spec):
     every: Duration | None = None
 
     @model_validator(mode="after")
-    def _one_kind(self) -> "ScenarioInput":
+    def _one_kind(self) -> ScenarioInput:
         given = [k for k in _KINDS if getattr(self, k) is not None]
         if len(given) != 1:
             raise ValueError(
@@ -71,7 +71,7 @@ class ScenarioInput(_Spec):
         """Which kind of input this is."""
         return next(k for k in _KINDS if getattr(self, k) is not None)
 
-    def expanded(self) -> list["ScenarioInput"]:
+    def expanded(self) -> list[ScenarioInput]:
         """This input once per repetition, each at its own time."""
         if self.repeat == 1:
             return [self]
@@ -158,15 +158,12 @@ def _expectation_kind(value: Any) -> str:
 
 
 Expectation = Annotated[
-    Union[
-        Annotated[SendExpectation, Tag("send")],
-        Annotated[NeverExpectation, Tag("never")],
-        Annotated[CampaignExpectation, Tag("campaign")],
-        Annotated[WebhookExpectation, Tag("webhook")],
-        Annotated[AttributeExpectation, Tag("attribute")],
-        Annotated[SegmentExpectation, Tag("segment")],
-        Annotated[ExistsExpectation, Tag("exists")],
-    ],
+    (
+        Annotated[SendExpectation, Tag("send")] | Annotated[NeverExpectation, Tag("never")] |
+        Annotated[CampaignExpectation, Tag("campaign")] | Annotated[WebhookExpectation, Tag("webhook")] |
+        Annotated[AttributeExpectation, Tag("attribute")] | Annotated[SegmentExpectation, Tag("segment")] |
+        Annotated[ExistsExpectation, Tag("exists")]
+    ),
     Discriminator(_expectation_kind),
 ]
 
@@ -215,7 +212,15 @@ class Scenario(_Spec):
 
 
 __all__ = [
-    "AttributeExpectation", "CampaignExpectation", "ExistsExpectation", "Expectation",
-    "NeverExpectation", "SegmentExpectation",
-    "Scenario", "ScenarioInput", "ScenarioTemplate", "SendExpectation", "WebhookExpectation",
+    "AttributeExpectation",
+    "CampaignExpectation",
+    "ExistsExpectation",
+    "Expectation",
+    "NeverExpectation",
+    "Scenario",
+    "ScenarioInput",
+    "ScenarioTemplate",
+    "SegmentExpectation",
+    "SendExpectation",
+    "WebhookExpectation",
 ]

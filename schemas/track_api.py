@@ -7,7 +7,7 @@ wording are Customer.io's where they document them.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -79,7 +79,7 @@ class IdentifyBody(BaseModel):
     anonymous_id: Text | None = Field(None, description="that anonymous person's events fold into this one")
 
     @model_validator(mode="after")
-    def _limits(self) -> "IdentifyBody":
+    def _limits(self) -> IdentifyBody:
         check_attributes(self.attributes())
         return self
 
@@ -136,7 +136,7 @@ class DeviceFields(BaseModel):
         return {**(self.model_extra or {}), **(self.attributes or {})}
 
     @model_validator(mode="after")
-    def _limits(self) -> "DeviceFields":
+    def _limits(self) -> DeviceFields:
         check_attributes(self.all_attributes())
         return self
 
@@ -181,7 +181,7 @@ class MergeBody(_Body):
     secondary: PersonRef
 
     @model_validator(mode="after")
-    def _different(self) -> "MergeBody":
+    def _different(self) -> MergeBody:
         if self.primary.id == self.secondary.id:
             raise ValueError("primary and secondary are the same person")
         return self
@@ -299,7 +299,7 @@ class V2AddDevice(_V2Person):
     device: V2Device
 
     @model_validator(mode="after")
-    def _platform(self) -> "V2AddDevice":
+    def _platform(self) -> V2AddDevice:
         if self.device.platform is None:
             raise ValueError("`device.platform` is required: one of ios, android")
         check_attributes(self.device.attributes or {})
@@ -343,7 +343,7 @@ class V2Merge(_Body):
 
 
 V2Operation = Annotated[
-    Union[V2Identify, V2Event, V2AddDevice, V2DeleteDevice, V2Lifecycle, V2Merge],
+    V2Identify | V2Event | V2AddDevice | V2DeleteDevice | V2Lifecycle | V2Merge,
     Field(discriminator="action"),
 ]
 # The model each person action is validated with.

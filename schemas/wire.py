@@ -14,8 +14,8 @@ import orjson
 from pydantic import TypeAdapter, ValidationError
 
 from schemas.commands import Activity, Command, JourneyEvent, PersonSnapshot
-from schemas.inputs import Envelope, Input
 from schemas.errors import InputError
+from schemas.inputs import Envelope, Input
 
 _INPUT = TypeAdapter(Input)
 _ENVELOPE = TypeAdapter(Envelope)
@@ -44,7 +44,7 @@ def decode_input_items(raw: bytes | None) -> list[tuple[Input, dict[str, Any]]]:
     try:
         if "inputs" in data:
             envelope = _ENVELOPE.validate_python(data)
-            return list(zip(envelope.inputs, data["inputs"]))
+            return list(zip(envelope.inputs, data["inputs"], strict=True))
         return [(_INPUT.validate_python(data), data)]
     except ValidationError as exc:
         raise InvalidInput(_describe(exc)) from exc

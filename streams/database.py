@@ -13,8 +13,8 @@ import hashlib
 
 import asyncpg
 
-from streams.settings import Settings
 from schemas.errors import StateError
+from streams.settings import Settings
 
 # PostgreSQL truncates identifiers longer than this many bytes (NAMEDATALEN - 1).
 _MAX_IDENTIFIER = 63

@@ -31,6 +31,7 @@ from rocksdict import AccessType, Options, Rdict, WriteBatch
 from streams.app import Runtime
 from streams.kafka_offsets import end_offsets
 
+
 def _say(message: str) -> None:
     # Before Faust starts, its logging is not set up yet: straight to the worker's output.
     print(f"[nudge worker] {message}", file=sys.stderr, flush=True)

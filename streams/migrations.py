@@ -12,8 +12,8 @@ from pathlib import Path
 
 import asyncpg
 
-from streams.database import DEFAULT_APP_ID, connect, quote_identifier, schema_name
 from schemas.errors import StateError
+from streams.database import DEFAULT_APP_ID, connect, quote_identifier, schema_name
 
 log = logging.getLogger(__name__)
 

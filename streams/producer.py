@@ -43,7 +43,7 @@ class NudgeProducer:
         """Flush and disconnect."""
         await self._producer.stop()
 
-    async def __aenter__(self) -> "NudgeProducer":
+    async def __aenter__(self) -> NudgeProducer:
         await self.start()
         return self
 

@@ -8,15 +8,25 @@ dumped they show `**********`; the URLs' passwords are masked when dumped (`mode
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
-from collections.abc import Mapping
 from urllib.parse import unquote, urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_serializer, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
 from pydantic_settings.sources.utils import parse_env_vars
+
 from schemas.errors import ConfigurationError
 
 
@@ -50,7 +60,7 @@ class SmtpRelay(BaseModel):
     verify_tls: bool = True
 
     @classmethod
-    def from_url(cls, url: str) -> "SmtpRelay":
+    def from_url(cls, url: str) -> SmtpRelay:
         """Parse `smtp://user:pass@host:port?starttls=true` or `smtps://...` (implicit TLS)."""
         parts = urlsplit(url)
         if parts.scheme not in ("smtp", "smtps"):
@@ -183,7 +193,7 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = "text"
 
     @model_validator(mode="after")
-    def _replicas_fit(self) -> "Settings":
+    def _replicas_fit(self) -> Settings:
         if self.min_insync_replicas > self.replication_factor:
             raise SettingsError(
                 f"NUDGE_MIN_INSYNC_REPLICAS ({self.min_insync_replicas}) is more than "
@@ -242,7 +252,7 @@ class Settings(BaseSettings):
             except ValueError as exc:
                 raise ValueError(f"NUDGE_SECRET_KEY_PREVIOUS_UNTIL must be Unix seconds or ISO 8601, got {value!r}") from exc
             if moment.tzinfo is None:
-                moment = moment.replace(tzinfo=timezone.utc)
+                moment = moment.replace(tzinfo=UTC)
             return moment.timestamp()
         return value
 
@@ -297,7 +307,7 @@ class Settings(BaseSettings):
         return self.campaigns_dir / "campaigns"
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Read every NUDGE_* variable of `environ` (default: this process's); unset ones keep
         their local defaults. A bad value raises SettingsError naming the variable."""
         try:
@@ -305,7 +315,7 @@ class Settings(BaseSettings):
                 settings = cls()
             else:
                 settings = cls(_build_sources=((_MappingEnvSource(cls, environ),), {}))
-            settings.smtp  # validate the URL early, with its own message
+            _ = settings.smtp  # validate the URL early, with its own message
         except ValidationError as exc:
             problems = "; ".join(
                 f"NUDGE_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" if e["loc"] else e["msg"]

@@ -27,13 +27,13 @@ from agents.broadcast.plan import new_scan_id, plan_reevaluation
 from agents.broadcast.store import PartitionProgress, create_scan, load_progress, record_definitions, save_progress
 from agents.person.campaign_source import campaign_source
 from schemas.broadcasts import ScanStart
+from schemas.errors import DeliveryError, StateError
 from schemas.inputs import BroadcastSend, Input, Reevaluate
 from schemas.wire import encode_envelope
 from streams.app import Runtime
 from streams.database import get_pool
 from streams.person_store import PersonStore
 from streams.retry import retry
-from schemas.errors import DeliveryError, StateError
 
 log = logging.getLogger(__name__)
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from agents.check.event_schema import SCHEMA_FILE
 from agents.check.templates import TemplateFile
 from agents.render.layouts import LAYOUTS_FOLDER
-from agents.check.event_schema import SCHEMA_FILE
 
 KINDS = ("campaigns", "segments", "computed")
 

@@ -14,6 +14,7 @@ from agents.check.definitions import (
     sent_templates,
     unused_segments,
 )
+from agents.check.event_schema import EventSchema, EventSchemaError, parse_event_schema
 from agents.check.folder import FolderFiles
 from agents.check.problems import Problem
 from agents.check.synthetic import Vocabulary, vocabulary
@@ -21,7 +22,6 @@ from agents.check.templates import TemplateFile, check_template
 from agents.render.errors import TemplateFileError
 from agents.render.layouts import check_layout
 from schemas.campaigns import Campaign, ComputedAttribute, SegmentDefinition
-from agents.check.event_schema import EventSchema, EventSchemaError, parse_event_schema
 
 _MODELS = {"campaigns": Campaign, "segments": SegmentDefinition, "computed": ComputedAttribute}
 

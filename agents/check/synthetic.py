@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agents.check.definitions import campaign_conditions, located_conditions, located_steps
+from agents.check.event_schema import EventSchema
 from schemas.campaigns import (
     AttributeChangedTrigger,
     AttributeCondition,
@@ -32,7 +33,6 @@ from schemas.campaigns import (
 )
 from schemas.commands import RenderContext
 from schemas.history import EventAggregate, EventRecord, History
-from agents.check.event_schema import EventSchema
 
 # Attributes every person may have: the address, and the zone time windows read.
 ALWAYS = {"email": "string"}

@@ -8,7 +8,6 @@ A file holds one definition (a mapping), a list of them, or a mapping with a `ca
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar

@@ -101,7 +101,7 @@ class CampaignSet:
         segments: Iterable[SegmentDefinition] = (),
         computed: Iterable[ComputedAttribute] = (),
         template_needs: dict[str, TemplateNeeds] | None = None,
-    ) -> "CampaignSet":
+    ) -> CampaignSet:
         """Index `current` (ids must be unique), remember `previous_versions` for journeys in flight."""
         now: dict[str, VersionedCampaign] = {}
         versions: dict[tuple[str, str], Campaign] = {}

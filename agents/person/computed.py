@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from agents.person.where import lookup, matches_where
 from agents.person.decision import Decision
+from agents.person.where import lookup, matches_where
 from schemas.campaigns import ComputedAttribute
 from schemas.person import ComputedValue, Event
 

@@ -100,7 +100,7 @@ def explain(condition: Condition, scope: Scope) -> dict[str, Any]:
         present, value = lookup(scope.state.attributes, condition.attribute)
         seen = {"attribute": condition.attribute, "value": value if present else None, "present": present}
     elif isinstance(condition, EventCondition):
-        verdict, count = _event(condition, scope)
+        _, count = _event(condition, scope)
         seen = {"event": condition.event, "count": count}
         if condition.since:
             seen["since"] = condition.since

@@ -37,6 +37,7 @@ from agents.person.triggers import Hit, arm_dates, attribute_hits, due_date_hits
 from schemas.campaigns import TimeWindowStep, WaitStep, WaitUntilStep
 from schemas.commands import Command, EmitInput, JourneyEvent
 from schemas.inputs import (
+    NEXT_TIMER,
     Absorb,
     BroadcastSend,
     Delete,
@@ -50,7 +51,6 @@ from schemas.inputs import (
     Suppress,
     Track,
     Unsubscribe,
-    NEXT_TIMER,
     Wake,
     anonymous_person,
     is_anonymous,

@@ -25,8 +25,8 @@ from typing import Any
 from agents.person.campaign_walk import conditions
 from agents.person.where import matches_where
 from schemas.campaigns import Condition, CountSpec, EventCondition, InactivityCondition
-from schemas.person import Event, EventTotals, MatchIndex, PersonState
 from schemas.errors import ConfigurationError
+from schemas.person import Event, EventTotals, MatchIndex, PersonState
 
 # The deepest count a windowed or since-entry condition may ask for: each step of depth keeps
 # one more timestamp per person for that condition.

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from agents.person.history import Trimmed
-
 from schemas.commands import Activity, Command, JourneyEvent, PersonSnapshot, SendEmail, trusted
 from schemas.inputs import (
     Absorb,
@@ -41,7 +40,7 @@ class Before:
     unsubscribed: bool
 
     @classmethod
-    def of(cls, state: PersonState | None) -> "Before | None":
+    def of(cls, state: PersonState | None) -> Before | None:
         """Copy just these fields (the decision then changes the state in place)."""
         if state is None:
             return None

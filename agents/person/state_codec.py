@@ -11,8 +11,8 @@ from typing import Any
 
 import msgspec
 
-from schemas.person import Event, PersonState
 from schemas.errors import StateError
+from schemas.person import Event, PersonState
 
 _encoder = msgspec.msgpack.Encoder()
 _state_decoder = msgspec.msgpack.Decoder(PersonState)

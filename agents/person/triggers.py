@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from agents.person.campaign_set import VersionedCampaign
-from agents.person.where import matches_where
 from agents.person.decision import Decision
 from agents.person.timestamps import to_unix
+from agents.person.where import matches_where
 from schemas.campaigns import DateOffset, DateTrigger, EventTrigger
 from schemas.person import Event, TriggerRecord
 

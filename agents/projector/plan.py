@@ -253,7 +253,7 @@ def plan_batch(projections: list[Projection]) -> tuple[list[Segment], list[Refus
             continue
         try:
             _add(segments[-1], command, projection)
-        except Exception as exc:  # noqa: BLE001 - one command the projector cannot plan is refused, never the batch
+        except Exception as exc:
             refusals.append(Refusal(
                 f"cannot be written to the read model: {exc!r}", projection.source,
                 projection.text(), command.person, projection.index,

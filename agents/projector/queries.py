@@ -13,6 +13,7 @@ from typing import Any
 import asyncpg
 import orjson
 
+from schemas.errors import StateError
 from schemas.read_side import (
     ActivityEntry,
     CampaignFlow,
@@ -35,7 +36,6 @@ from schemas.read_side import (
     StepOccupancy,
     group_catalog,
 )
-from schemas.errors import StateError
 
 MAX_LIMIT = 1000
 

@@ -134,7 +134,7 @@ async def _people(conn: asyncpg.Connection, segment: Segment) -> None:
     )
     members = [(seg, r.person, t) for r in rows for seg, t in r.segments.items()]
     if members:
-        await conn.execute(_JOIN_SEGMENTS, *map(list, zip(*members)))
+        await conn.execute(_JOIN_SEGMENTS, *map(list, zip(*members, strict=True)))
 
 
 async def _activity(conn: asyncpg.Connection, rows: list[ActivityRow]) -> None:

@@ -10,8 +10,9 @@ from __future__ import annotations
 import html as html_lib
 import re
 import time
+from collections.abc import Callable
 from functools import lru_cache
-from typing import Any, Callable
+from typing import Any
 
 from jinja2 import Template, TemplateError, TemplateSyntaxError
 
@@ -27,7 +28,11 @@ from schemas.history import EventRecord, History
 from schemas.templates import EmailTemplate, RenderedEmail
 
 __all__ = [
-    "RenderLimits", "TemplateRenderError", "check_template", "render_email", "html_to_text",
+    "RenderLimits",
+    "TemplateRenderError",
+    "check_template",
+    "html_to_text",
+    "render_email",
 ]
 
 

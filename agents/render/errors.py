@@ -1,6 +1,7 @@
 """Errors of the render side: a template that cannot render, a template file that cannot load."""
 
 from __future__ import annotations
+
 from schemas.errors import ConfigurationError
 
 

@@ -16,17 +16,18 @@ import calendar
 import math
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from datetime import date as date_type
-from datetime import datetime, timedelta, timezone, tzinfo
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from html import unescape
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import quote, quote_plus, unquote_plus
 
 from markupsafe import Markup
+
 from schemas.errors import ConfigurationError
 
 # The moment `"now" | date` means; None: the wall clock.
@@ -52,13 +53,13 @@ def _timestamp(value: Any, name: str) -> datetime:
     if isinstance(value, bool):
         raise FilterError(f"{name}: expected a timestamp, got {value!r}")
     if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
     if isinstance(value, date_type):
-        return datetime(value.year, value.month, value.day, tzinfo=timezone.utc)
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
     if isinstance(value, (int, float)):
         # Milliseconds are common in event data; 10^11 s is the year 5138.
         seconds = value / 1000 if abs(value) >= 1e11 else value
-        return datetime.fromtimestamp(seconds, tz=timezone.utc)
+        return datetime.fromtimestamp(seconds, tz=UTC)
     if isinstance(value, str):
         text = value.strip()
         if text.lower() in ("now", "today"):
@@ -72,7 +73,7 @@ def _timestamp(value: Any, name: str) -> datetime:
             raise FilterError(
                 f"{name}: {value!r} is neither Unix seconds nor an ISO 8601 date"
             ) from exc
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
     raise FilterError(f"{name}: expected a timestamp, got {type(value).__name__}")
 
 

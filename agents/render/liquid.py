@@ -36,7 +36,11 @@ from jinja2 import StrictUndefined, TemplateSyntaxError, Undefined
 from jinja2.ext import Extension
 
 __all__ = [
-    "FallbackUndefined", "LiquidSyntax", "TESTS", "UNSUPPORTED_TAGS", "liquid_property",
+    "TESTS",
+    "UNSUPPORTED_TAGS",
+    "FallbackUndefined",
+    "LiquidSyntax",
+    "liquid_property",
     "liquid_to_jinja",
 ]
 

@@ -23,6 +23,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+
 from schemas.errors import InputError
 
 __all__ = [

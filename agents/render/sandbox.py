@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from jinja2 import Undefined
 from jinja2.exceptions import SecurityError
@@ -196,7 +197,7 @@ class LimitedSandbox(ImmutableSandboxedEnvironment):
             budget.size(value)
         return value
 
-    def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
+    def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
         budget = _budget()
         if budget is not None:
             budget.step()

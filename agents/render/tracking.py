@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import html as html_lib
 import re
-from typing import Callable
+from collections.abc import Callable
 
 _HREF = re.compile(
     r"""(<a\b[^>]*?\bhref\s*=\s*)(?:"([^"]*)"|'([^']*)')([^>]*>)""", re.IGNORECASE | re.DOTALL
@@ -41,8 +41,9 @@ def add_open_pixel(html: str, pixel_url: str) -> str:
         f'<img src="{html_lib.escape(pixel_url, quote=True)}" width="1" height="1" alt="" '
         'style="display:block;border:0;width:1px;height:1px">'
     )
+    # The last </body>: a body may quote an earlier one.
     match = None
-    for match in _BODY_CLOSE.finditer(html):
+    for match in _BODY_CLOSE.finditer(html):  # noqa: B007 - the loop keeps the last match
         pass
     if match is None:
         return html + img

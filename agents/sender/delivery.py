@@ -13,7 +13,8 @@ import asyncio
 import logging
 import random
 import time
-from typing import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from functools import partial
 
 import asyncpg
 
@@ -175,7 +176,10 @@ class OutcomeWriter:
     async def write_all(self, items: list[Outcome]) -> set[str]:
         """Record several outcomes; the ids that applied."""
         applied = await asyncio.gather(*(self.write(o) for o in items))
-        return {o.message_id for o, ok in zip(items, applied) if ok}
+        return {o.message_id for o, ok in zip(items, applied, strict=True) if ok}
+
+    async def _record(self, outcomes: list[Outcome]) -> set[str]:
+        return await outbox.record_outcomes(self.pool, self.owner, outcomes, now=self.now_fn())
 
     async def _flush(self) -> None:
         while self._pending:
@@ -183,10 +187,9 @@ class OutcomeWriter:
             # less than one SMTP exchange, for a fraction of the round trips.
             await asyncio.sleep(_WRITE_LINGER_SECONDS)
             group, self._pending = self._pending, []
-            outcomes = [o for o, _ in group]
             try:
                 applied = await retry(
-                    lambda: outbox.record_outcomes(self.pool, self.owner, outcomes, now=self.now_fn()),
+                    partial(self._record, [o for o, _ in group]),
                     f"recording {len(group)} delivery outcomes", on=outbox.DATABASE_UNREACHABLE,
                     first=_WRITE_RETRY_SECONDS, cap=_WRITE_RETRY_SECONDS, log=log,
                 )
@@ -519,7 +522,7 @@ class DeliveryLoop:
             wait = min(wait, max(0.005, due - self.now_fn()))
         try:
             await asyncio.wait_for(self._wake.wait(), wait)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
 
     async def run(self) -> None:

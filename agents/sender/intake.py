@@ -11,7 +11,8 @@ for the dead-letter topic, while the rest of the batch goes in.
 from __future__ import annotations
 
 import logging
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import asyncpg
 

@@ -19,6 +19,7 @@ from typing import Literal
 from urllib.parse import quote
 
 import orjson
+
 from schemas.errors import InputError
 
 LinkKind = Literal["unsubscribe", "preferences", "open", "click"]
@@ -49,7 +50,7 @@ def _unb64(text: str) -> bytes:
 
 
 @lru_cache(maxsize=8)
-def _keyed(secret: str) -> "hmac.HMAC":
+def _keyed(secret: str) -> hmac.HMAC:
     # Keying HMAC is half its cost for short messages: key once per secret, copy per link.
     return hmac.new(secret.encode("utf-8"), digestmod=hashlib.sha256)
 

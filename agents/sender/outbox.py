@@ -6,9 +6,10 @@ clock, and a given `now` lets the delivery loop (and tests) run on their own clo
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Iterable
+from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 
@@ -40,7 +41,7 @@ BROADCAST_JOURNEY_PREFIX = "broadcast:"
 
 
 def _ts(seconds: float | None) -> datetime | None:
-    return None if seconds is None else datetime.fromtimestamp(seconds, tz=timezone.utc)
+    return None if seconds is None else datetime.fromtimestamp(seconds, tz=UTC)
 
 
 def _secs(value: datetime | None) -> float | None:

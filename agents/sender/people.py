@@ -7,6 +7,7 @@ from typing import Any
 
 import asyncpg
 from pydantic import BaseModel, ConfigDict, Field
+
 from schemas.errors import StateError
 
 

@@ -17,10 +17,10 @@ from agents.sender import outcomes
 from agents.sender.limits import FrequencyLimits, next_allowed_at
 from agents.sender.outbox import broadcast_of, recent_marketing
 from agents.sender.outcomes import Outcome
-from streams.rate_limit import schedule
 from agents.sender.suppression import normalize_address
 from schemas.outbox import OutboxRow
 from schemas.templates import EmailTemplate
+from streams.rate_limit import schedule
 
 # One round trip: every fact about the batch's addresses and people that can stop a send.
 _FACTS = """
@@ -193,7 +193,7 @@ async def _broadcast_rates(
         if not fresh:
             continue
         slots = await _reserve(pool, broadcast, rate, now, len(fresh))
-        for p, slot in zip(fresh, slots):
+        for p, slot in zip(fresh, slots, strict=True):
             if slot <= now:
                 continue
             held_back.add(p.row.message_id)

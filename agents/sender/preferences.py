@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import Mapping
+from collections.abc import Mapping
+from datetime import UTC, datetime
 
 import asyncpg
 
@@ -29,7 +29,7 @@ async def set_preferences(
     pool: asyncpg.Pool, person: str, choices: Mapping[str, bool], *, now: float | None = None
 ) -> None:
     """Store the person's choice for each topic given (others keep theirs)."""
-    at = None if now is None else datetime.fromtimestamp(now, tz=timezone.utc)
+    at = None if now is None else datetime.fromtimestamp(now, tz=UTC)
     await pool.execute(
         "INSERT INTO subscription_preferences (person, topic, subscribed, updated_at)"
         " SELECT $1, t, s, coalesce($4::timestamptz, now())"

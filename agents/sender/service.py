@@ -83,7 +83,7 @@ async def _listening(pool: asyncpg.Pool, wake: asyncio.Event) -> AsyncIterator[N
                     try:
                         # Rows queued while we were not listening: look now.
                         wake.set()
-                        while not conn.is_closed():
+                        while not conn.is_closed():  # noqa: ASYNC110 - asyncpg has no close event to await
                             await asyncio.sleep(_LISTEN_CHECK_SECONDS)
                     finally:
                         if not conn.is_closed():

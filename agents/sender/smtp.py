@@ -13,14 +13,15 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
-from typing import Awaitable, Callable, Protocol
+from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 import aiosmtplib
 
 from agents.render.mime import OutgoingEmail
 from agents.sender.smtp_session import MailSession, SessionLost, SmtpReplyError
-from streams.rate_limit import TokenBucket
 from schemas.errors import DeliveryError
+from streams.rate_limit import TokenBucket
 from streams.settings import SmtpRelay
 
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import re
 from collections import deque
-from typing import Awaitable, TypeVar
+from collections.abc import Awaitable
+from typing import TypeVar
 
 from agents.render.mime import OutgoingEmail
 from schemas.errors import DeliveryError

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import lru_cache
 
 import asyncpg
@@ -47,7 +47,7 @@ def _lookup_form(address: str) -> str:
 
 
 def _ts(now: float | None) -> datetime | None:
-    return None if now is None else datetime.fromtimestamp(now, tz=timezone.utc)
+    return None if now is None else datetime.fromtimestamp(now, tz=UTC)
 
 
 async def suppress(

@@ -71,7 +71,7 @@ async def call_webhook(
             if response.status // 100 != 2:
                 raise WebhookFailed(f"{command.url} answered HTTP {response.status}")
             return response.status
-    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, aiohttp.ClientError) as exc:
         raise WebhookFailed(f"{command.url} unreachable: {exc!r}") from exc
 
 

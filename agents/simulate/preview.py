@@ -12,16 +12,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from agents.person.render_context import history_of
+from agents.person.state_codec import events
 from agents.simulate.project import Project
 from agents.simulate.replay import ENGINE_MADE
 from agents.simulate.runner import build_campaigns
 from agents.simulate.virtual_clock import VirtualClock
 from schemas.commands import Command, RenderContext, SendEmail
-from schemas.inputs import Input
-from agents.person.render_context import history_of
-from agents.person.state_codec import events
-from schemas.person import PersonState
 from schemas.errors import InputError
+from schemas.inputs import Input
+from schemas.person import PersonState
 
 
 class PreviewError(InputError):

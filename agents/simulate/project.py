@@ -11,13 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from agents.check.event_schema import SCHEMA_FILE, EventSchema, EventSchemaError, load_event_schema
 from agents.person.campaign_files import CampaignDirError, load_definitions
 from agents.render.errors import TemplateFileError
 from agents.render.template_files import load_templates
 from schemas.campaigns import Campaign, ComputedAttribute, SegmentDefinition
-from schemas.templates import EmailTemplate
-from agents.check.event_schema import SCHEMA_FILE, EventSchema, EventSchemaError, load_event_schema
 from schemas.errors import ConfigurationError
+from schemas.templates import EmailTemplate
 
 
 class ProjectError(ConfigurationError, ValueError):

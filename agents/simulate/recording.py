@@ -8,8 +8,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from agents.simulate.replay import Recorded
-from schemas.wire import InvalidInput, decode_input_items
 from schemas.errors import InputError
+from schemas.wire import InvalidInput, decode_input_items
 
 
 class RecordingError(InputError, OSError):

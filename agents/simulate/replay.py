@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from agents.check.event_schema import event_problems
 from agents.person.config import EngineConfig
 from agents.simulate.project import Project
 from agents.simulate.runner import build_campaigns, render_send
@@ -23,7 +24,6 @@ from agents.simulate.totals import Totals
 from agents.simulate.virtual_clock import VirtualClock
 from schemas.commands import CallWebhook, Command, JourneyEvent, SendEmail
 from schemas.inputs import Absorb, Input, Track
-from agents.check.event_schema import event_problems
 
 # Inputs only the engine itself produces; replaying a recorded one would apply it twice.
 ENGINE_MADE = ("wake",)

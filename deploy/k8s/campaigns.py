@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
 from schemas.errors import ConfigurationError
 
 # Folder of the project -> ConfigMap name; the manifests mount each at /campaigns/<folder>.

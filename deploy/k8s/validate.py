@@ -73,9 +73,9 @@ def validate(paths: list[Path], schemas: Path, version: str = KUBERNETES_VERSION
 
 def main() -> int:
     """Validate the manifests and the ConfigMaps of this repository's example campaigns."""
-    from deploy.k8s.campaigns import _Dumper, configmaps
-
     import yaml
+
+    from deploy.k8s.campaigns import _Dumper, configmaps
 
     with tempfile.TemporaryDirectory() as tmp:
         generated = Path(tmp) / "campaigns.yaml"

@@ -160,7 +160,7 @@ class FaultDeployment:
     def app_id(self) -> str:
         return self.env["NUDGE_APP_ID"]
 
-    def start(self) -> "FaultDeployment":
+    def start(self) -> FaultDeployment:
         """Start the API and the first worker; return once both answer."""
         self.main.start_api()
         self.start_worker()
@@ -268,7 +268,7 @@ class FaultDeployment:
             return
         try:
             delete_topics(self.kafka_bootstrap, self.app_id)
-        except Exception:  # noqa: BLE001 - a broker the case stopped for good must not mask the result
+        except Exception:
             pass
 
     # -- counting ---------------------------------------------------------------------------

@@ -25,7 +25,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import getaddresses
 from pathlib import Path
@@ -100,7 +100,7 @@ def save(folder: Path, envelope_from: str, envelope_to: list[str], data: bytes) 
         "subject": str(headers.get("Subject", "")),
         "date": str(headers.get("Date", "")),
         "message_id": str(headers.get("Message-ID", "")),
-        "received": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+        "received": datetime.now(UTC).isoformat(timespec="milliseconds"),
         "size": len(data),
     }
     # Write, then rename: a reader never sees half a message.
@@ -251,7 +251,7 @@ def _web_app(folder: Path) -> Any:
         try:
             limit = int(request.query.get("limit", "50"))
         except ValueError:
-            raise web.HTTPBadRequest(text="limit must be an integer")
+            raise web.HTTPBadRequest(text="limit must be an integer") from None
         return web.json_response(list_messages(folder, limit, request.query.get("to")))
 
     async def api_one(request: web.Request) -> web.Response:
@@ -288,7 +288,7 @@ async def serve(folder: Path, host: str, smtp: int, http: int) -> None:
     from aiosmtpd.smtp import SMTP
 
     loop = asyncio.get_running_loop()
-    folder.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - once, before the servers start
     handler = _Handler(folder)
     smtp_server = await loop.create_server(
         lambda: SMTP(handler, hostname="nudge-inbox", data_size_limit=MAX_MESSAGE_BYTES,

@@ -9,7 +9,6 @@ clusters (own folder, own ports) that tests start and stop without touching the 
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import os
 import shutil
@@ -66,7 +65,7 @@ BOOTSTRAP = f"{HOST}:{PORT}"
 class Node:
     """One combined broker + controller of a cluster."""
 
-    cluster: "Cluster"
+    cluster: Cluster
     node_id: int
 
     @property
@@ -367,7 +366,7 @@ async def _metadata(bootstrap: str, timeout_ms: int) -> int | None:
         await client.list_topics()
         described = await client.describe_cluster()
         return len(described["brokers"])
-    except (KafkaError, OSError, asyncio.TimeoutError, KeyError):
+    except (TimeoutError, KafkaError, OSError, KeyError):
         return None
     finally:
         await client.close()
@@ -458,7 +457,7 @@ def down(c: Cluster | None = None) -> bool:
     pids = [(node, node.pid()) for node in c.nodes]
     import signal
 
-    for node, pid in pids:
+    for _node, pid in pids:
         if pid is not None:
             try:
                 os.kill(pid, signal.SIGTERM)

@@ -10,7 +10,6 @@ stop and restart without touching the stack's.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import importlib
 import importlib.util
@@ -332,7 +331,7 @@ def _up(srv: Server, started: float) -> ServiceStatus:
 
     try:
         run_sync(_ensure_role_and_database(srv))
-    except (OSError, asyncio.TimeoutError, asyncpg.PostgresError) as exc:
+    except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
         raise StackError(
             f"PostgreSQL runs but creating role/database '{DATABASE}' failed: {exc}; "
             f"see {srv.log_file}"

@@ -18,9 +18,9 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from schemas.errors import StateError
 from streams.kafka_offsets import committed_offsets, end_offsets
 from streams.settings import Settings, reveal
-from schemas.errors import StateError
 
 WORKER_READY_LINE = "[^Worker]: Ready"
 

@@ -79,7 +79,7 @@ class SignupLoad:
         self._thread: threading.Thread | None = None
         self._drain_timeout = 0.0
 
-    def start(self) -> "SignupLoad":
+    def start(self) -> SignupLoad:
         """Begin signing people up."""
         self._thread = threading.Thread(target=lambda: asyncio.run(self._run()), name="signup-load")
         self._thread.start()
@@ -151,7 +151,7 @@ class SignupLoad:
                 ) as response:
                     await response.read()
                     answer = str(response.status)
-            except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            except (TimeoutError, aiohttp.ClientError, OSError) as exc:
                 answer = type(exc).__name__
             with self._lock:
                 self.stats.answers[answer] += 1

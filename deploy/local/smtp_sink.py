@@ -34,10 +34,10 @@ class Received:
 class _Handler:
     """aiosmtpd's handler: appends each message to the sink's list, under its lock."""
 
-    def __init__(self, sink: "SmtpSink") -> None:
+    def __init__(self, sink: SmtpSink) -> None:
         self._sink = sink
 
-    async def handle_RCPT(  # noqa: N802
+    async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
     ) -> str:
         if self._sink.rcpt_delay:
@@ -46,7 +46,7 @@ class _Handler:
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         headers = _HEADERS.parsebytes(envelope.content)
         message_id = str(headers.get("Message-ID", "")).strip().strip("<>").split("@", 1)[0]
         subject = str(headers.get("Subject", ""))
@@ -105,7 +105,7 @@ class SmtpSink:
         with self._lock:
             return list(self._received)
 
-    def __enter__(self) -> "SmtpSink":
+    def __enter__(self) -> SmtpSink:
         self.start()
         return self
 

@@ -12,6 +12,7 @@ import click
 
 from streams.settings import Settings, SettingsError, require_secrets
 
+
 @click.command()
 @click.option("--loglevel", default="info", show_default=True)
 def worker(loglevel: str) -> None:

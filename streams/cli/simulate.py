@@ -6,12 +6,13 @@ from __future__ import annotations
 import json
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import click
 
+from agents.check.event_schema import event_problems
 from agents.simulate.expectations import ExpectationResult, check_expectations
 from agents.simulate.project import Project, ProjectError, load_project
 from agents.simulate.recording import RecordingError, read_recording
@@ -23,12 +24,11 @@ from schemas.campaigns import CampaignFileError
 from schemas.commands import CallWebhook, JourneyEvent, SendEmail
 from schemas.durations import format_duration, parse_duration
 from schemas.scenario import Scenario
-from agents.check.event_schema import event_problems
 from streams.settings import Settings
 
 
 def _iso(t: float) -> str:
-    return datetime.fromtimestamp(t, timezone.utc).isoformat().replace("+00:00", "Z")
+    return datetime.fromtimestamp(t, UTC).isoformat().replace("+00:00", "Z")
 
 
 def _line(entry: TimelineEntry) -> str:

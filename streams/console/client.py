@@ -15,8 +15,8 @@ import urllib.request
 from http.cookies import SimpleCookie
 from typing import Any
 
-from streams.console.auth import LOGIN_COOKIE, SESSION_COOKIE
 from schemas.errors import InputError
+from streams.console.auth import LOGIN_COOKIE, SESSION_COOKIE
 
 
 class ConsoleLoginFailed(InputError):

@@ -38,7 +38,7 @@ class FlowArm:
 
     label: str
     index: int
-    steps: list["FlowNode"]
+    steps: list[FlowNode]
 
 
 @dataclass

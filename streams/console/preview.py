@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from agents.render.email import RenderLimits, TemplateRenderError, render_email
+from agents.render.email import TemplateRenderError, render_email
 from agents.render.errors import TemplateFileError
+from agents.render.sandbox import RenderLimits
 from agents.render.template_files import load_templates
 from agents.sender.delivery import resolve_template
 from schemas.outbox import OutboxRow

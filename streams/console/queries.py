@@ -9,7 +9,7 @@ hundreds of thousands of people and millions of activity rows.
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -234,7 +234,7 @@ async def search_messages(
 
 
 def _when(seconds: float | None) -> datetime | None:
-    return None if seconds is None else datetime.fromtimestamp(seconds, timezone.utc)
+    return None if seconds is None else datetime.fromtimestamp(seconds, UTC)
 
 
 # --- journeys and campaigns (beside agents/projector/queries.py's provenance and flow) -----

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from schemas.errors import StateError
 from streams.database import DatabaseUnavailable, get_pool
 from streams.settings import Settings
-from schemas.errors import StateError
 
 CHECK_TIMEOUT_SECONDS = 2.0
 
@@ -41,7 +41,7 @@ async def run_checks(checks: dict[str, Check]) -> list[CheckResult]:
     async def one(name: str, check: Check) -> CheckResult:
         try:
             return CheckResult(name, True, await asyncio.wait_for(check(), CHECK_TIMEOUT_SECONDS))
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return CheckResult(name, False, f"no answer within {CHECK_TIMEOUT_SECONDS:g}s")
         except NotReady as exc:
             return CheckResult(name, False, str(exc))

@@ -8,7 +8,7 @@ Every response carries the console's security headers.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -62,14 +62,14 @@ def when(seconds: float | None) -> str:
     """A Unix time as `2026-02-12 14:03:07` (UTC), or an em dash."""
     if seconds is None:
         return "—"
-    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def iso(seconds: float | None) -> str:
     """A Unix time in ISO 8601 (for <time datetime>)."""
     if seconds is None:
         return ""
-    return datetime.fromtimestamp(seconds, timezone.utc).isoformat(timespec="seconds")
+    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds")
 
 
 def pretty_json(value: Any) -> str:

@@ -20,8 +20,8 @@ import asyncpg
 from aiohttp import web
 
 from agents.person.campaign_files import read_campaign_dir
-from agents.person.campaign_source import folder_fingerprint
 from agents.person.campaign_set import campaign_version
+from agents.person.campaign_source import folder_fingerprint
 from agents.projector.queries import campaign_flow as flow_counts
 from agents.projector.queries import event_catalog, journey_provenance, journeys_waiting
 from agents.render.email import RenderLimits
@@ -69,7 +69,7 @@ def _number(request: web.Request, name: str) -> int | None:
     try:
         return int(raw)
     except ValueError:
-        raise web.HTTPBadRequest(reason=f"`{name}` must be an integer, got {raw[:20]!r}")
+        raise web.HTTPBadRequest(reason=f"`{name}` must be an integer, got {raw[:20]!r}") from None
 
 
 @web.middleware

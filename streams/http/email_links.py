@@ -23,7 +23,6 @@ from typing import Any
 
 import asyncpg
 from aiohttp import web
-
 from aiohttp.http_exceptions import HttpProcessingError
 
 from agents.render.template_files import TemplateFileError, load_templates

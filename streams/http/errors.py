@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from aiohttp import web
 from aiokafka.errors import KafkaError
+
 from schemas.errors import NudgeError
 
 log = logging.getLogger(__name__)

@@ -12,6 +12,7 @@ import math
 import re
 from collections.abc import Iterable
 from typing import Any
+
 from schemas.errors import InputError
 
 # Far beyond any real payload (Segment's `context` is 4 deep), far below orjson's 254 once

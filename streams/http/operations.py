@@ -32,8 +32,8 @@ from streams.http.auth import PUBLIC, Credential, Scheme
 from streams.http.bodies import parse_json_object, read_bounded
 from streams.http.errors import ApiError, Family, error_response, kafka_unavailable
 from streams.http.json_safety import UnsafeValue, check_json, check_text
-from streams.rate_limit import RateLimiter
 from streams.http.validation import parse_as, parse_model
+from streams.rate_limit import RateLimiter
 
 JSON = "application/json"
 DEFAULT_BODY_BYTES = 256 * 1024

@@ -19,10 +19,10 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaTimeoutError, TopicAlreadyExistsError
 
+from schemas.errors import ConfigurationError
 from schemas.inputs import Input
 from schemas.wire import encode_envelope
 from streams.partitioning import partition_for
-from schemas.errors import ConfigurationError
 
 
 class TopicReplicationError(ConfigurationError, RuntimeError):
@@ -160,7 +160,7 @@ class InputPublisher:
         try:
             # Shielded: the send goes on (Kafka may still take it); only this request gives up.
             await asyncio.wait_for(asyncio.shield(acknowledged), self._timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             acknowledged.add_done_callback(_consume_result)
             raise KafkaTimeoutError(
                 f"Kafka did not acknowledge the input within {self._timeout:g}s "
@@ -193,7 +193,7 @@ class InputPublisher:
                 )
             )
         results = await asyncio.gather(*sends, return_exceptions=True)
-        for group, result in zip(groups.values(), results):
+        for group, result in zip(groups.values(), results, strict=True):
             for _, future in group:
                 if future.done():
                     continue

@@ -77,7 +77,7 @@ def parse_time(value: Any, key: str) -> float | None:
 def event_time(message: SegmentMessage, now: float, batch_sent_at: Any = None) -> float:
     """When it happened: `timestamp` corrected for the sender's clock skew by `sentAt`.
 
-    Segment's rule: timestamp + (received − sentAt) when both are given; without a
+    Segment's rule: timestamp + (received - sentAt) when both are given; without a
     `timestamp`, `originalTimestamp` takes its place; with neither it is now.
     """
     timestamp = parse_time(message.timestamp, "timestamp")

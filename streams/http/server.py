@@ -13,25 +13,25 @@ from typing import Protocol
 
 from aiohttp import web
 
+from agents.check.event_schema import SCHEMA_FILE, SchemaFile
 from streams.console.web import register_console
 from streams.http.broadcast_api import broadcast_api_operations
 from streams.http.browser_api import browser_operations
 from streams.http.email_links import email_link_operations
 from streams.http.errors import api_errors
-from agents.check.event_schema import SCHEMA_FILE, SchemaFile
-from streams.http.strict_events import strict_publish
 from streams.http.manual_segments_api import manual_segment_operations
 from streams.http.openapi import openapi_operations
 from streams.http.operations import Call, Edge, Operation, add_operations
 from streams.http.publisher import InputPublisher
-from streams.rate_limit import RateLimiter
 from streams.http.read_api import read_api_operations
 from streams.http.segment_api import segment_api_operations
+from streams.http.strict_events import strict_publish
 from streams.http.tls import server_context
 from streams.http.track_api import Publish, track_api_operations
 from streams.http.track_v2 import track_v2_operations
 from streams.http.transactional_api import transactional_operations
 from streams.http.webhooks import webhook_operations
+from streams.rate_limit import RateLimiter
 from streams.settings import Settings, require_secrets, reveal
 
 log = logging.getLogger(__name__)

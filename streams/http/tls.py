@@ -55,7 +55,7 @@ def dev_certificates(folder: Path, now: datetime.datetime | None = None) -> DevC
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
     files = DevCertificates(folder / "ca.pem", folder / "server.pem", folder / "server-key.pem")
-    now = now or datetime.datetime.now(datetime.timezone.utc)
+    now = now or datetime.datetime.now(datetime.UTC)
     if files.cert.exists() and files.key.exists() and files.ca.exists():
         existing = x509.load_pem_x509_certificate(files.cert.read_bytes())
         if existing.not_valid_after_utc - now > datetime.timedelta(days=7):

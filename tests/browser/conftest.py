@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -26,7 +26,7 @@ USER, PASSWORD = "ops", "browser-test-password"
 class _Sink:
     """An SMTP server that accepts everything: the tests read the console, not the mail."""
 
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802
+    async def handle_DATA(self, server, session, envelope):
         return "250 2.0.0 Message accepted"
 
 

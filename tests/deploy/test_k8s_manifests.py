@@ -123,12 +123,12 @@ def test_campaign_configmaps_hold_the_project_files_as_they_are(tmp_path: Path) 
 
 def test_a_campaign_subfolder_is_refused_with_its_path(tmp_path: Path) -> None:
     (tmp_path / "templates" / "layouts").mkdir(parents=True)
-    with pytest.raises(campaigns.ConfigMapError, match="layouts.*keep templates/ flat"):
+    with pytest.raises(campaigns.ConfigMapError, match=r"layouts.*keep templates/ flat"):
         campaigns.configmaps(tmp_path)
 
 
 def test_a_folder_too_large_for_a_configmap_is_refused(tmp_path: Path) -> None:
     (tmp_path / "templates").mkdir()
     (tmp_path / "templates" / "big.html").write_text("x" * 1_100_000)
-    with pytest.raises(campaigns.ConfigMapError, match="nudge-templates .* at most 1 MiB"):
+    with pytest.raises(campaigns.ConfigMapError, match=r"nudge-templates .* at most 1 MiB"):
         campaigns.configmaps(tmp_path)

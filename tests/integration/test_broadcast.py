@@ -148,7 +148,7 @@ def test_a_broadcast_rate_holds_across_a_worker_and_a_delivery_process(nudge: Nu
     arrivals: list[float] = []
     original = inbox.handle_DATA
 
-    async def handle_DATA(server, session, envelope):  # noqa: N802
+    async def handle_DATA(server, session, envelope):
         arrivals.append(time.monotonic())
         return await original(server, session, envelope)
 

@@ -8,8 +8,8 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -48,7 +48,7 @@ def nudge(tmp_path_factory, kafka_bootstrap: str, smtp_sink) -> Iterator[NudgePr
 class _Sink:
     """Accepts every message (the console reads the outbox; nobody reads these)."""
 
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802
+    async def handle_DATA(self, server, session, envelope):
         return "250 2.0.0 Message accepted"
 
 

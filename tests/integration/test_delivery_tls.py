@@ -5,8 +5,8 @@ from __future__ import annotations
 import socket
 import ssl
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -25,7 +25,7 @@ class Recorder:
         self.received: list[bytes] = []
         self.tls: list[bool] = []
 
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802
+    async def handle_DATA(self, server, session, envelope):
         self.received.append(envelope.content)
         self.tls.append(session.ssl is not None or server.transport.get_extra_info("sslcontext") is not None)
         return "250 OK"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
@@ -136,7 +136,7 @@ async def test_other_people_and_what_only_counts_are_left_as_they_were(pool, pro
     assert [(s.step, s.total, s.sent, s.failed, s.opened) for s in welcome.steps] == [
         ("0", 2, 0, 2, 0), ("1", 2, 2, 0, 2), ("2", 2, 0, 1, 0)]
     flow = await queries.campaign_flow(pool, "welcome")
-    assert [(s.step, s.reached, s.arms) for s in flow.steps][0] == ("0", 2, {"then": 2})
+    assert (flow.steps[0].step, flow.steps[0].reached, flow.steps[0].arms) == ("0", 2, {"then": 2})
     erased = await pool.fetchrow("SELECT status, last_error FROM outbox WHERE message_id = $1", message_of(ZEB, 0))
     assert (erased["status"], erased["last_error"]) == ("failed", "550 5.1.1 [erased]")
     assert await pool.fetchval("SELECT status FROM outbox WHERE message_id = $1", message_of(ZEB, 2)) == "failed"

@@ -51,7 +51,7 @@ class Inbox:
 
     received: list[str] = field(default_factory=list)
 
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802
+    async def handle_DATA(self, server, session, envelope):
         self.received.extend(envelope.rcpt_tos)
         return "250 2.0.0 accepted"
 

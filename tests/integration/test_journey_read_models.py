@@ -6,7 +6,7 @@ branch (2) on a key action: celebrate (2.0.0) or getting_started (2.1.0)."""
 
 from __future__ import annotations
 
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest

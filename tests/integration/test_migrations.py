@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import AsyncIterator
 
 import asyncpg
 import pytest
@@ -43,7 +43,7 @@ async def test_racing_processes_apply_each_migration_once(empty_database: str):
 async def test_a_failing_migration_is_rolled_back_and_named(empty_database: str, tmp_path: Path):
     (tmp_path / "001_ok.sql").write_text("CREATE TABLE a (x int);")
     (tmp_path / "002_bad.sql").write_text("CREATE TABLE b (x int); SELECT nonsense FROM nowhere;")
-    with pytest.raises(MigrationError, match="002_bad.sql"):
+    with pytest.raises(MigrationError, match=r"002_bad\.sql"):
         await apply_migrations(empty_database, "app", directory=tmp_path)
     conn = await connect(empty_database, "app")
     try:

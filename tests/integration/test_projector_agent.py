@@ -12,10 +12,10 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 
 from deploy.local.runner import NudgeProcesses, caught_up
-from streams.kafka_offsets import committed_offsets, end_offsets
 from schemas.inputs import Identify
 from streams.database import connect
 from streams.http.publisher import InputPublisher
+from streams.kafka_offsets import committed_offsets, end_offsets
 from streams.settings import Settings
 
 pytestmark = pytest.mark.integration

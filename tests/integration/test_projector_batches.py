@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import random
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest

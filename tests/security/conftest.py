@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from security_keys import KEYS, SECRET
+
 from streams.settings import Settings
 
 

@@ -9,13 +9,13 @@ from urllib.parse import quote
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from security_keys import CREDENTIALS, SECRET
 
 from agents.render.email import render_email
 from agents.render.errors import TemplateRenderError
 from agents.sender.links import message_links, sign
 from schemas.commands import RenderContext
 from schemas.templates import EmailTemplate
-from security_keys import CREDENTIALS, SECRET
 from streams.http.server import api_operations, operations_app
 from streams.settings import DEV_SECRET_KEY
 

@@ -30,12 +30,14 @@ from typing import Any
 import pytest
 import requests
 from aiohttp import web
-from hypothesis import HealthCheck, Phase, given, settings as hypothesis_settings, strategies as st
+from hypothesis import HealthCheck, Phase, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+from security_keys import CREDENTIALS, KEYS, SECRET
 
 from deploy.local import postgres
 from deploy.local.runner import free_port
 from schemas.wire import encode_envelope
-from security_keys import CREDENTIALS, KEYS, SECRET
 from streams import database
 from streams.http.openapi import openapi_document
 from streams.http.operations import Operation

@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from security_keys import ADMITS, CREDENTIALS, KEYS
 
 from streams.http.operations import Operation
 from streams.http.server import api_operations, operations_app
 from streams.settings import Settings
-from security_keys import ADMITS, CREDENTIALS, KEYS
 
 # Routes that answer without a key, and what protects them instead.
 PUBLIC = {

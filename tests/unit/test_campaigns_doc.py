@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from agents.check.event_schema import parse_event_schema
 from agents.simulate.expectations import check_expectations
 from agents.simulate.runner import run_scenario
 from agents.simulate.scenario import parse_scenario
 from schemas.wire import decode_inputs
-from agents.check.event_schema import parse_event_schema
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "campaigns.md"
 _BLOCK = re.compile(r"^```(\w+)\n(.*?)^```", re.DOTALL | re.MULTILINE)

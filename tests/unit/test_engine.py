@@ -7,10 +7,10 @@ import yaml
 from agents.person.campaign_set import CampaignSet
 from agents.person.config import EngineConfig
 from agents.person.engine import decide
+from agents.person.state_codec import decode_state, encode_state, events
 from schemas.campaigns import Campaign, SegmentDefinition
 from schemas.commands import CallWebhook, Command, JourneyEvent, PersonSnapshot, SendEmail
 from schemas.inputs import Delete, Delivery, Identify, Input, Suppress, Track, Unsubscribe, Wake
-from agents.person.state_codec import decode_state, encode_state, events
 from schemas.person import PersonState
 
 T0 = 1_772_442_000.0  # 2026-03-02T09:00:00Z

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from schemas.commands import SendEmail
-from schemas.inputs import BroadcastSend, Identify, SegmentMembership, Suppress, Unsubscribe
-from schemas.campaigns import SegmentDefinition
 from agents.person.campaign_set import CampaignSet
 from agents.person.engine import decide
 from agents.person.ids import broadcast_message_id
+from schemas.campaigns import SegmentDefinition
+from schemas.commands import SendEmail
+from schemas.inputs import BroadcastSend, Identify, SegmentMembership, Suppress, Unsubscribe
 
 T0 = 1_772_442_000.0
 CAMPAIGNS = CampaignSet.build([], segments=[SegmentDefinition(id="vip", manual=True)])

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from schemas.inputs import Identify, Input, Track
 from agents.check.event_schema import (
     EventRefused,
     EventSchemaError,
@@ -19,6 +18,7 @@ from agents.check.event_schema import (
     load_event_schema,
     parse_event_schema,
 )
+from schemas.inputs import Identify, Input, Track
 from streams.http.server import create_app
 from streams.settings import Settings
 
@@ -223,7 +223,7 @@ async def test_without_strict_mode_any_event_is_accepted(tmp_path: Path) -> None
 
 
 def test_strict_mode_without_an_events_file_fails_at_start(tmp_path: Path) -> None:
-    with pytest.raises(EventSchemaError, match="no .*events.yaml"):
+    with pytest.raises(EventSchemaError, match=r"no .*events\.yaml"):
         create_app(settings(tmp_path), Recorder())
 
 

@@ -71,7 +71,7 @@ async def test_server_routes_answer_no_preflight(client):
 
 
 async def test_analytics_js_posts_text_plain_json_with_the_browser_key(client):
-    body = '{"userId": "ana", "event": "Viewed", "writeKey": "%s"}' % BROWSER_KEY
+    body = f'{{"userId": "ana", "event": "Viewed", "writeKey": "{BROWSER_KEY}"}}'
     response = await client.post("/v1/t", data=body, headers={"Origin": SHOP, "Content-Type": "text/plain"})
     assert response.status == 200 and response.headers["Access-Control-Allow-Origin"] == SHOP
     assert [i.name for i in client.recorder.inputs] == ["Viewed"]

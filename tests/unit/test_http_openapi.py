@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import orjson
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from jsonschema import Draft202012Validator
@@ -15,8 +16,6 @@ from streams.http.openapi import openapi_document
 from streams.http.operations import json_body, validate
 from streams.http.server import api_operations, create_app
 from streams.settings import Settings
-
-import orjson
 
 
 class Nothing:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from schemas.inputs import Identify, MergeInto, Track
-from streams.http.errors import ApiError
 from schemas.segment_messages import SegmentMessage
+from streams.http.errors import ApiError
 from streams.http.segment_spec import batch_inputs, message_inputs
 from streams.http.segment_spec import event_time as event_time_of
 
@@ -142,7 +142,7 @@ def test_a_batch_body_needs_a_batch_array():
 
 @pytest.mark.parametrize("address", ["a@x.test, b@y.test", '"A" <a@x.test>', "g: a@x.test;", "nobody"])
 def test_an_identify_with_anything_but_one_bare_email_is_refused(address):
-    with pytest.raises(ApiError, match="`traits.email` must be one email address") as caught:
+    with pytest.raises(ApiError, match=r"`traits\.email` must be one email address") as caught:
         message_inputs("identify", {"userId": "ana", "traits": {"email": address}}, NOW)
     assert caught.value.status == 400
 

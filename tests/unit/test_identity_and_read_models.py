@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-from agents.person.state_codec import events, state_to_builtins
 import yaml
 
 from agents.person.campaign_set import CampaignSet
 from agents.person.config import EngineConfig
 from agents.person.engine import decide
+from agents.person.state_codec import events, state_to_builtins
 from schemas.campaigns import Campaign, ComputedAttribute, SegmentDefinition
 from schemas.commands import Activity, EmitInput, PersonSnapshot, SendEmail
 from schemas.inputs import (
@@ -47,7 +47,7 @@ def test_anonymous_events_are_tracked_under_the_anon_prefix() -> None:
 
 
 def test_identify_with_an_anonymous_id_asks_that_person_to_merge_in_once() -> None:
-    ana, commands = state_of(
+    _, commands = state_of(
         Identify(person="ana", at=T0, anonymous_id="a1"),
         Identify(person="ana", at=T0 + 1, anonymous_id="a1"),
     )

@@ -19,6 +19,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -138,7 +139,7 @@ def violations(graph: Mapping[str, set[str]], rules: Rules) -> list[str]:
                 found.append(f"{module} imports {imported}: another agent's shell (use its pure modules)")
         if module in rules.pure:
             for library, chain in sorted(reached_libraries(graph, module).items()):
-                if all((a, b) not in excused for a, b in zip(chain, chain[1:])):
+                if all((a, b) not in excused for a, b in pairwise(chain)):
                     found.append(f"{module} is pure but loads {library} (via {' -> '.join(chain)})")
     found.extend(f"components import each other in a cycle: {' -> '.join(c)}" for c in cycles(edges))
     return found
@@ -155,10 +156,10 @@ def cycles(edges: Mapping[str, set[str]]) -> list[list[str]]:
             for nxt in sorted(edges.get(node, ())):
                 if nxt == start:
                     if not done & set(path):
-                        found.append(path + [start])
+                        found.append([*path, start])
                         done.update(path)
                 elif nxt not in path:
-                    stack.append((nxt, path + [nxt]))
+                    stack.append((nxt, [*path, nxt]))
     return found
 
 

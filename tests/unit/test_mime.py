@@ -10,9 +10,8 @@ from __future__ import annotations
 import email
 import email.policy
 import random
-from email.message import EmailMessage
-
 from email.header import decode_header, make_header
+from email.message import EmailMessage
 
 import pytest
 
@@ -298,7 +297,7 @@ def test_generated_messages_read_back_exactly():
 
 
 def test_encode_header_folds_long_ascii_at_spaces_only():
-    words = ["word%02d" % i for i in range(40)]
+    words = [f"word{i:02d}" for i in range(40)]
     folded = encode_header("Subject", " ".join(words))
     lines = folded[:-2].split("\r\n")
     assert len(lines) > 1 and all(len(line) <= 78 for line in lines)

@@ -10,10 +10,10 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from schemas.inputs import Input, SegmentMembership
 from schemas.read_side import ActivityEntry, CatalogRow, group_catalog
+from schemas.track_api import SegmentIdsBody
 from streams.cli.activity import activity_line
 from streams.cli.events import catalog_rows
 from streams.cli.tables import format_table, iso
-from schemas.track_api import SegmentIdsBody
 from streams.http.errors import ApiError
 from streams.http.manual_segments_api import membership_inputs
 from streams.http.read_api import read_api_operations

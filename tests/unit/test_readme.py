@@ -37,7 +37,7 @@ def test_the_readme_settings_table_shows_each_quoted_default():
     for names, defaults in _settings_table():
         if len(names) != len(defaults):
             continue  # a row describing its defaults ("unset", "a development value")
-        for name, shown in zip((n.lower() for n in names), defaults):
+        for name, shown in zip((n.lower() for n in names), defaults, strict=True):
             value = Settings.model_fields[name].default
             value = value.get_secret_value() if isinstance(value, SecretStr) else value
             if name in DESCRIBED:

@@ -2,9 +2,9 @@
 
 import pytest
 
+from agents.render import filters
 from agents.render.email import render_email
 from agents.render.errors import TemplateRenderError
-from agents.render import filters
 from schemas.commands import RenderContext
 from schemas.templates import EmailTemplate
 

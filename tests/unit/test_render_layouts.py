@@ -51,7 +51,7 @@ def test_changing_the_layout_changes_the_template_version(tmp_path: Path):
 
 def test_unknown_layout_is_a_load_error_naming_the_folder(tmp_path: Path):
     write(tmp_path, "hi.html", "---\nsubject: Hi\nlayout: nope\n---\n<p>x</p>")
-    with pytest.raises(TemplateFileError, match="layouts/nope.html"):
+    with pytest.raises(TemplateFileError, match=r"layouts/nope\.html"):
         load_templates(tmp_path)
 
 

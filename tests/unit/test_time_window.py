@@ -1,6 +1,6 @@
 """Time windows: inside means now; outside means the next opening in the person's zone."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from agents.person.time_window import next_open, resolve_zone
 from schemas.campaigns import TimeWindowSpec
@@ -11,7 +11,7 @@ WEEKDAYS = TimeWindowSpec.model_validate(
 
 
 def utc(text: str) -> float:
-    return datetime.fromisoformat(text).replace(tzinfo=timezone.utc).timestamp()
+    return datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp()
 
 
 def test_inside_the_window_goes_now() -> None:

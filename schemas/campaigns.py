@@ -84,8 +84,8 @@ def _by_key(kind: str, models: list[type[_Spec]]) -> Any:
                 if key in value:
                     return f"~{key}"
             return None
-        key = getattr(type(value), "key", None)
-        return f"~{key}" if key else None
+        kind = getattr(type(value), "key", None)
+        return f"~{kind}" if kind else None
 
     return Discriminator(
         pick,
@@ -388,14 +388,15 @@ class WaitUntilStep(_Spec):
     wait_until: WaitUntilSpec
 
 
-_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+_DAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _CLOCK = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
 
 
 class TimeWindowSpec(_Spec):
     """Days and hours, in the person's `timezone` attribute, else `fallback_timezone`."""
 
-    days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = list(_DAYS)
+    days: list[Weekday] = list(_DAYS)
     from_: str = Field(default="00:00", alias="from")
     to: str = "24:00"
     fallback_timezone: str = "UTC"

@@ -147,6 +147,11 @@ class EmitInput(BaseModel):
     kind: Literal["emit_input"] = "emit_input"
     input: Annotated[Input, Field()]
 
+    @property
+    def person(self) -> str:
+        """The person the input is for (every command names one)."""
+        return self.input.person
+
 
 Command = Annotated[
     SendEmail | CallWebhook | JourneyEvent | Activity | PersonSnapshot | EmitInput,

@@ -85,7 +85,7 @@ class IdentifyBody(BaseModel):
 
     def attributes(self) -> dict[str, Any]:
         """The attributes this identify sets, as sent."""
-        named = {
+        named: dict[str, Any] = {
             name: getattr(self, name)
             for name in ("email", "created_at", "unsubscribed")
             if name in self.model_fields_set

@@ -68,7 +68,7 @@ async def create_pool(
 async def connect_server(dsn: str | None = None, **params: object) -> asyncpg.Connection:
     """A connection in no deployment's schema, for work on the server itself (creating roles
     and databases); `params` are asyncpg's (host, port, user, database, timeout...)."""
-    return await asyncpg.connect(dsn, **params)  # type: ignore[arg-type]
+    return await asyncpg.connect(dsn, **params)
 
 
 _pool: asyncpg.Pool | None = None

@@ -24,6 +24,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from rocksdict import AccessType, Options, Rdict, WriteBatch
@@ -58,7 +59,8 @@ def stale(offset: int | None, end: int) -> bool:
 def drop_stale_partitions(runtime: Runtime) -> list[Path]:
     """Remove the people partitions the changelog does not back; return what was removed."""
     table = runtime.people
-    store = table.data
+    # Faust types Table.data as a MutableMapping; on a RocksDB table it is the rocksdict Store.
+    store: Any = table.data
     topic = table.changelog_topic.get_topic_name()
     ends = asyncio.run(end_offsets(runtime.settings.kafka_bootstrap, topic))
     removed = []
@@ -126,7 +128,8 @@ def restore_in_bulk(runtime: Runtime) -> dict[int, int]:
     partition restored.
     """
     table = runtime.people
-    store = table.data
+    # Faust types Table.data as a MutableMapping; on a RocksDB table it is the rocksdict Store.
+    store: Any = table.data
     topic = table.changelog_topic.get_topic_name()
     settings = runtime.settings
     ends = asyncio.run(end_offsets(settings.kafka_bootstrap, topic))

@@ -70,7 +70,7 @@ class SmtpRelay(BaseModel):
         if not parts.hostname:
             raise SettingsError(f"NUDGE_SMTP_URL has no host: {url!r}")
         query = dict(
-            pair.split("=", 1) if "=" in pair else (pair, "true")
+            (pair.split("=", 1)[0], pair.split("=", 1)[1]) if "=" in pair else (pair, "true")
             for pair in parts.query.split("&")
             if pair
         )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -178,7 +178,7 @@ def read_file(
                 if text_line in seen:
                     continue
                 seen.add(text_line)
-                line = line_of(root, (*path, *error["loc"]))
+                line = line_of(root, (*path, *cast(tuple[str | int, ...], error["loc"])))
                 fix = _fix(error, item)
                 if fix and text_line.endswith(" (check the spelling)"):
                     text_line = text_line.removesuffix(" (check the spelling)")
@@ -305,8 +305,8 @@ def unused_segments(found: Definitions) -> list[Problem]:
         used.update(c.segment for _, c in campaign_conditions(item.model) if isinstance(c, SegmentCondition))
         if isinstance(item.model.trigger, SegmentTrigger):
             used.add(item.model.trigger.segment)
-    for item in found.segments:
-        used.update(c.segment for _, c in located_conditions(item.model.when, ()) if isinstance(c, SegmentCondition))
+    for segment in found.segments:
+        used.update(c.segment for _, c in located_conditions(segment.model.when, ()) if isinstance(c, SegmentCondition))
     return [
         Problem(
             item.file, item.line("id"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import yaml
+from pydantic import BaseModel
 
 from agents.check.definitions import (
     Definitions,
@@ -23,7 +24,7 @@ from agents.render.errors import TemplateFileError
 from agents.render.layouts import check_layout
 from schemas.campaigns import Campaign, ComputedAttribute, SegmentDefinition
 
-_MODELS = {"campaigns": Campaign, "segments": SegmentDefinition, "computed": ComputedAttribute}
+_MODELS: dict[str, type[BaseModel]] = {"campaigns": Campaign, "segments": SegmentDefinition, "computed": ComputedAttribute}
 
 
 @dataclass
@@ -96,12 +97,12 @@ def check_folder(files: FolderFiles, now: float) -> CheckReport:
         for _, template in sent_templates(campaign):
             if campaign not in senders.setdefault(template, []):
                 senders[template].append(campaign)
-    for template in files.templates:
-        source = TemplateFile(template.id, template.file, template.source, template.text, template.text_file, layouts)
-        problems += check_template(source, senders.get(template.id, []), report.vocabulary, now)
-        if template.id not in senders and template.id not in found.broken_sends:
+    for file in files.templates:
+        source = TemplateFile(file.id, file.file, file.source, file.text, file.text_file, layouts)
+        problems += check_template(source, senders.get(file.id, []), report.vocabulary, now)
+        if file.id not in senders and file.id not in found.broken_sends:
             problems.append(Problem(
-                template.file, None,
+                file.file, None,
                 "no campaign sends this template (fine if only transactional sends or broadcasts use it)",
                 "warning",
             ))

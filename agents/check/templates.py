@@ -77,7 +77,7 @@ class _Lines:
 def _lines(template: TemplateFile, layout_name: str | None) -> _Lines:
     rows = template.source.splitlines(keepends=True)
     closing = next((i for i in range(1, len(rows)) if rows[i].strip() == "---"), len(rows) - 1)
-    headers = {}
+    headers: dict[str, int] = {}
     for index in range(1, closing):
         key = rows[index].split(":", 1)[0].strip()
         headers.setdefault(key, index + 1)
@@ -146,7 +146,8 @@ def check_template(
     for part, text, html in _parts(template):
         problems += _read_names(part, text, html, lines, senders, vocab)
     flagged = {(p.file, p.line) for p in problems if p.severity == "error"}
-    for campaign in senders or [None]:
+    campaigns: list[Campaign | None] = [*senders] or [None]
+    for campaign in campaigns:
         problems += [p for p in _render(template, campaign, vocab, now, lines) if (p.file, p.line) not in flagged]
     return sorted(set(problems), key=lambda p: (p.file, p.line or 0, p.message))
 

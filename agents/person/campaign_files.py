@@ -112,14 +112,14 @@ def cross_check(
         for segment in referenced:
             if segment not in segment_ids:
                 problems.append(f"{where}: refers to segment {segment!r}, which segments/ does not define")
-    seen = set()
-    for segment in segments:
-        if segment.id in seen:
-            problems.append(f"segment {segment.id}: another segment has the same id")
-        seen.add(segment.id)
-        for c in conditions(segment.when):
+    seen_segments: set[str] = set()
+    for definition in segments:
+        if definition.id in seen_segments:
+            problems.append(f"segment {definition.id}: another segment has the same id")
+        seen_segments.add(definition.id)
+        for c in conditions(definition.when):
             if isinstance(c, SegmentCondition) and c.segment not in segment_ids:
-                problems.append(f"segment {segment.id}: refers to unknown segment {c.segment!r}")
+                problems.append(f"segment {definition.id}: refers to unknown segment {c.segment!r}")
     return problems
 
 
@@ -131,16 +131,16 @@ def read_campaign_dir(path: str | Path, templates: set[str] | None = None) -> Ca
         result.problems.append(f"{root}: not a folder")
         return result
     for file in _yaml_files(root / "campaigns"):
-        good, problems = read_definitions(file, Campaign, "campaigns")
-        result.campaigns.extend(good)
+        campaigns, problems = read_definitions(file, Campaign, "campaigns")
+        result.campaigns.extend(campaigns)
         result.problems.extend(problems)
     for file in _yaml_files(root / "segments"):
-        good, problems = read_definitions(file, SegmentDefinition, "segments")
-        result.segments.extend(good)
+        segments, problems = read_definitions(file, SegmentDefinition, "segments")
+        result.segments.extend(segments)
         result.problems.extend(problems)
     for file in _yaml_files(root / "computed"):
-        good, problems = read_definitions(file, ComputedAttribute, "computed")
-        result.computed.extend(good)
+        computed, problems = read_definitions(file, ComputedAttribute, "computed")
+        result.computed.extend(computed)
         result.problems.extend(problems)
     result.problems.extend(cross_check(result.campaigns, result.segments, templates))
     seen: set[str] = set()

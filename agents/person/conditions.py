@@ -10,6 +10,7 @@ condition saw, for the provenance of branches and exits.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -161,7 +162,7 @@ def count_ok(count: int, spec: CountSpec | None) -> bool:
     """Whether `count` events satisfy a count spec (none: at least one)."""
     if spec is None:
         return count >= 1
-    checks = [
+    checks: list[tuple[float | None, Callable[[float], bool]]] = [
         (spec.eq, lambda b: count == b), (spec.gt, lambda b: count > b),
         (spec.gte, lambda b: count >= b), (spec.lt, lambda b: count < b),
         (spec.lte, lambda b: count <= b),

@@ -50,7 +50,7 @@ def events(state: PersonState) -> list[Event]:
 
 def state_to_builtins(state: PersonState) -> dict[str, Any]:
     """The record as plain JSON-able data (recent events decoded): what an `Absorb` input carries."""
-    data = msgspec.to_builtins(
+    data: dict[str, Any] = msgspec.to_builtins(
         msgspec.structs.replace(state, recent=[], recent_bytes=0), builtin_types=(bytes,)
     )
     data["recent"] = [msgspec.to_builtins(e) for e in events(state)]

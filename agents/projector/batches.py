@@ -122,5 +122,5 @@ async def project_messages(
 
     refused = await until_done(write, f"writing {len(projections)} commands", sleep=sleep)
     dropped = {(r.source, r.index) for r in refused}
-    written = Counter(p.command.kind for p in projections if (p.source, p.index) not in dropped)
+    written: Counter[str] = Counter(p.command.kind for p in projections if (p.source, p.index) not in dropped)
     return BatchOutcome(written, refused)

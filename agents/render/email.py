@@ -127,7 +127,7 @@ def _history_helpers(history: History) -> dict[str, Callable[..., Any]]:
             if isinstance(r.data.get(prop), (int, float)) and not isinstance(r.data.get(prop), bool)
         ]
         if all(isinstance(v, int) for v in values):
-            return sum(values)
+            return int(sum(values))
         return float(sum(values))
 
     def last_event(name: str, /, **where: Any) -> dict[str, Any] | None:

@@ -508,12 +508,13 @@ class FallbackUndefined(StrictUndefined):
 
     __slots__ = ()
 
-    def __bool__(self) -> bool:
+    # Jinja2 types StrictUndefined's methods as always raising; this subclass relaxes exactly these.
+    def __bool__(self) -> bool:  # type: ignore[override]
         return False
 
-    __eq__ = Undefined.__eq__
-    __ne__ = Undefined.__ne__
-    __hash__ = Undefined.__hash__
+    __eq__ = Undefined.__eq__  # type: ignore[assignment]
+    __ne__ = Undefined.__ne__  # type: ignore[assignment]
+    __hash__ = Undefined.__hash__  # type: ignore[assignment]
 
 
 def _is_blank(value: Any) -> bool:

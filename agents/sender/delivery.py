@@ -482,7 +482,8 @@ class DeliveryLoop:
                 self.pool, row.to_address or "", "hard_bounce",
                 detail=f"{row.message_id}: {exc}", now=self.now_fn(),
             )
-            outcome, status = outcomes.failed(row.message_id, reason, "bounced"), "bounced"
+            outcome = outcomes.failed(row.message_id, reason, "bounced")
+            status: DeliveryStatus = "bounced"
         else:
             outcome, status = outcomes.failed(row.message_id, reason), "failed"
         return await self._finish(row, outcome, status, dead_letter=exc.code)

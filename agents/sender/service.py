@@ -18,13 +18,14 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 
 from agents.render.errors import TemplateFileError
-from agents.render.template_files import LAYOUTS_FOLDER, load_templates
+from agents.render.layouts import LAYOUTS_FOLDER
+from agents.render.template_files import load_templates
 from agents.sender import loop_names, outbox
 from agents.sender.dead_letter import DeadLetter
 from agents.sender.delivery import DeliveryLoop
 from agents.sender.policy import BroadcastRates
 from agents.sender.smtp import SmtpPool
-from schemas.inputs import Delivery
+from schemas.inputs import Delivery, Input
 from streams.database import DatabaseUnavailable, get_pool
 from streams.file_watch import Fingerprint, fingerprint
 from streams.http.publisher import InputPublisher
@@ -57,7 +58,7 @@ class KafkaOutlets:
 
     async def publish_outcomes(self, outcomes: list[Delivery]) -> None:
         """Feed outcomes back to the people's partitions (one envelope per partition)."""
-        await self._inputs.publish(outcomes)
+        await self._inputs.publish(list[Input](outcomes))
 
     async def publish_dead_letter(self, letter: DeadLetter) -> None:
         """Park a message that failed for good, with its reason."""

@@ -49,7 +49,7 @@ class RecentIds:
         return len(self._ids)
 
 
-_running: set[asyncio.Task[None]] = set()
+_running: set[asyncio.Task[bool]] = set()
 _seen_calls = RecentIds(SEEN_CALLS_KEPT)
 
 

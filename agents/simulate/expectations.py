@@ -137,7 +137,7 @@ def _render_account(entries: list[TimelineEntry], text: str) -> str:
 
 
 def _check_campaign(x: CampaignExpectation, result: SimulationResult) -> ExpectationResult:
-    counts = Counter(
+    counts: Counter[str] = Counter(
         e.command.event for e in result.timeline
         if isinstance(e.command, JourneyEvent) and e.command.campaign_id == x.campaign
     )

@@ -102,7 +102,9 @@ def preview_context(
     state = rebuilt.state
     if state is None:
         raise PreviewError("the person does not exist (never identified, merged away, or deleted)")
-    name, trigger, campaign = None, {}, {}
+    name: str | None = None
+    trigger: dict[str, Any] = {}
+    campaign: dict[str, Any] = {}
     if journey is not None:
         name, trigger, campaign = _trigger_of_journey(rebuilt, journey)
     elif event is not None:

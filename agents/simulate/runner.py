@@ -104,7 +104,7 @@ def end_offset(scenario: Scenario) -> float:
     if scenario.until is not None:
         return scenario.until
     times = [i.at for i in scenario.inputs]
-    times += [e.at for e in scenario.expect if getattr(e, "at", None) is not None]
+    times += [at for e in scenario.expect if (at := getattr(e, "at", None)) is not None]
     return max(times, default=0.0) + DEFAULT_TAIL
 
 

@@ -225,7 +225,7 @@ class ConsoleAuth:
 
 
 def _field(form: object, name: str) -> str | None:
-    value = form.get(name) if hasattr(form, "get") else None  # type: ignore[union-attr]
+    value = form.get(name) if hasattr(form, "get") else None
     return value if isinstance(value, str) else None
 
 

@@ -176,7 +176,8 @@ class Console:
         """The live stream of inputs, newest first, filterable by person, kind and event name."""
         filters = self._activity_filters(request)
         before = _number(request, "before")
-        rows = await queries.activity(pool, before=before, **filters)
+        rows = await queries.activity(pool, before=before, person=filters["person"], kind=filters["kind"],
+                                      event=filters["event"])
         kinds = await queries.activity_kinds(pool)
         events = await queries.event_names(pool)
         newest = rows[0]["id"] if rows else 0
@@ -191,7 +192,8 @@ class Console:
         """Inputs newer than `after` (for the live page): new rows and the next poll."""
         filters = self._activity_filters(request)
         after = _number(request, "after") or 0
-        rows = await queries.activity(pool, after=after, limit=queries.MAX_PAGE, **filters)
+        rows = await queries.activity(pool, after=after, limit=queries.MAX_PAGE, person=filters["person"],
+                                      kind=filters["kind"], event=filters["event"])
         newest = rows[0]["id"] if rows else after
         return self.show(request, "activity_feed.html", {
             "rows": rows, "filters": filters, "after": newest, "poll": LIVE_POLL_SECONDS,

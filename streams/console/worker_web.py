@@ -96,7 +96,8 @@ def restored_check(app: faust.App) -> Any:
     async def check() -> str:
         if app.rebalancing:
             raise NotReady("a rebalance is in progress")
-        if app.in_recovery or not app.tables.recovery.completed.is_set():
+        # Faust's TableManagerT omits the `recovery` its TableManager has.
+        if app.in_recovery or not app.tables.recovery.completed.is_set():  # type: ignore[attr-defined]
             raise NotReady("restoring tables from their changelogs")
         return "tables restored"
 

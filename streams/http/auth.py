@@ -93,10 +93,16 @@ def check_webhook_signature(header: str | None, secret: str, raw_body: bytes) ->
 class Scheme(Protocol):
     """A way of proving who is calling; `openapi` is its securitySchemes entry."""
 
-    name: str
-    openapi: dict[str, Any]
-    # True when the key may travel in the JSON body (Segment's `writeKey`).
-    reads_body: bool
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def openapi(self) -> dict[str, Any]: ...
+
+    @property
+    def reads_body(self) -> bool:
+        """True when the key may travel in the JSON body (Segment's `writeKey`)."""
+        ...
 
     def check(self, request: web.Request, raw: bytes, body: dict[str, Any] | None) -> Credential:
         """The caller's credential, or a 401/403 ApiError."""

@@ -30,18 +30,18 @@ from agents.sender import messages
 from agents.sender.messages import LinkClaims, LinkKind, LinkSignatureError, verify_with_keys
 from schemas.addresses import AddressError, parse_email
 from schemas.app_api import ClickQuery, PreferencesForm, SuppressBody
-from schemas.inputs import Delivery, Input, Unsubscribe
+from schemas.inputs import Delivery, Unsubscribe
 from schemas.outbox import MessageStatus
 from streams.database import get_pool
 from streams.http.errors import ApiError
 from streams.http.operations import Call, Operation
+from streams.http.publisher import Publish
 from streams.http.read_api import read_key
 from streams.http.transactional_api import send_key
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
 
-Publish = Callable[[list[Input]], Awaitable[None]]
 PoolFactory = Callable[[], Awaitable[asyncpg.Pool]]
 
 # The smallest transparent GIF (1x1).
@@ -122,7 +122,7 @@ def email_link_operations(
         try:
             await publish([
                 Delivery(person=claims.person, at=now, message_id=claims.message_id,
-                         status=status, url=url)  # type: ignore[arg-type]
+                         status=status, url=url)
             ])
         except Exception:
             log.exception("could not publish %s of %s", status, claims.message_id)

@@ -16,7 +16,8 @@ from schemas.track_api import SegmentIdsBody, SegmentIdsQuery
 from streams.http.auth import TrackBasic
 from streams.http.errors import ApiError
 from streams.http.operations import Call, Operation
-from streams.http.track_api import MAX_BODY_BYTES, Publish
+from streams.http.publisher import Publish
+from streams.http.track_api import MAX_BODY_BYTES
 from streams.settings import Settings
 
 

@@ -107,8 +107,9 @@ def _examples(kind: Any) -> list[Any]:
     """The examples a body model documents (its `json_schema_extra`), for the media type."""
     if isinstance(kind, type) and issubclass(kind, BaseModel):
         extra = kind.model_config.get("json_schema_extra") or {}
-        if isinstance(extra, dict):
-            return list(extra.get("examples", []))
+        examples = extra.get("examples", []) if isinstance(extra, dict) else []
+        if isinstance(examples, list):
+            return list(examples)
     return []
 
 

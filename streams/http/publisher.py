@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -23,6 +25,9 @@ from schemas.errors import ConfigurationError
 from schemas.inputs import Input
 from schemas.wire import encode_envelope
 from streams.partitioning import partition_for
+
+# How the HTTP routes hand inputs to Kafka: `InputPublisher.publish`, or a list in unit tests.
+Publish = Callable[[list[Input]], Awaitable[None]]
 
 
 class TopicReplicationError(ConfigurationError, RuntimeError):
@@ -203,7 +208,7 @@ class InputPublisher:
                     future.set_result(None)
 
 
-def _consume_result(future: asyncio.Future[object]) -> None:
+def _consume_result(future: asyncio.Future[Any]) -> None:
     # A send this request gave up on may fail later; nobody awaits it any more.
     if not future.cancelled():
         future.exception()

@@ -19,14 +19,12 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from pydantic import BaseModel
 
-from schemas.inputs import Input
 from schemas.segment_messages import MAX_BATCH_BYTES, MAX_MESSAGE_BYTES, SegmentBatch, SegmentMessage
 from streams.http.auth import WriteKey
 from streams.http.errors import ApiError
 from streams.http.operations import Call, Operation
+from streams.http.publisher import Publish
 from streams.http.segment_spec import MESSAGE_TYPES, batch_inputs, message_inputs
-
-Publish = Callable[[list[Input]], Awaitable[None]]
 
 SINGLE_TYPES = MESSAGE_TYPES
 # What a page may send with the public key: no alias (merging people).

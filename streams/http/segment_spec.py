@@ -97,7 +97,7 @@ def _track(person: str, at: float, name: Any, data: dict[str, Any], kind: str, e
         raise ApiError(400, "`event` must be a non-empty string", field="event")
     if len(name.encode()) > MAX_EVENT_NAME_BYTES:
         raise ApiError(400, f"the event name is longer than {MAX_EVENT_NAME_BYTES} bytes", field="event")
-    return Track(person=person, at=at, name=name, data=data, type=kind, event_id=event_id)  # type: ignore[arg-type]
+    return Track(person=person, at=at, name=name, data=data, type=kind, event_id=event_id)
 
 
 def _checked_email(attributes: dict[str, Any], where: str) -> dict[str, Any]:

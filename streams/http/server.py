@@ -14,6 +14,7 @@ from typing import Protocol
 from aiohttp import web
 
 from agents.check.event_schema import SCHEMA_FILE, SchemaFile
+from schemas.inputs import Input
 from streams.console.web import register_console
 from streams.http.broadcast_api import broadcast_api_operations
 from streams.http.browser_api import browser_operations
@@ -22,12 +23,12 @@ from streams.http.errors import api_errors
 from streams.http.manual_segments_api import manual_segment_operations
 from streams.http.openapi import openapi_operations
 from streams.http.operations import Call, Edge, Operation, add_operations
-from streams.http.publisher import InputPublisher
+from streams.http.publisher import InputPublisher, Publish
 from streams.http.read_api import read_api_operations
 from streams.http.segment_api import segment_api_operations
 from streams.http.strict_events import strict_publish
 from streams.http.tls import server_context
-from streams.http.track_api import Publish, track_api_operations
+from streams.http.track_api import track_api_operations
 from streams.http.track_v2 import track_v2_operations
 from streams.http.transactional_api import transactional_operations
 from streams.http.webhooks import webhook_operations
@@ -43,7 +44,8 @@ MAX_REQUEST_BYTES = 1024 * 1024
 class Publisher(Protocol):
     """What the routes publish through: `InputPublisher`, or a list in unit tests."""
 
-    publish: Publish
+    async def publish(self, inputs: list[Input]) -> None:
+        """Hand `inputs` to Kafka (or the test's list)."""
 
 
 def edge_for(settings: Settings) -> Edge:
@@ -58,7 +60,7 @@ def edge_for(settings: Settings) -> Edge:
 def api_operations(settings: Settings, publisher: Publisher) -> list[Operation]:
     """Every operation of the API, `/openapi.json` included."""
     # Inputs from producers; in strict mode their tracked events must match events.yaml.
-    publish = publisher.publish
+    publish: Publish = publisher.publish
     if settings.strict_events:
         publish = strict_publish(publish, SchemaFile(settings.campaigns_dir / SCHEMA_FILE).current)
 

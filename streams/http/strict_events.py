@@ -5,13 +5,12 @@ The schema itself (its file, parsing and checks) is `agents/check/event_schema.p
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 from agents.check.event_schema import EventRefused, EventSchema, check_event
 from schemas.inputs import Input, Track
 from streams.http.errors import ApiError
-
-Publish = Callable[[list[Input]], Awaitable[None]]
+from streams.http.publisher import Publish
 
 
 def strict_publish(publish: Publish, schema: Callable[[], EventSchema]) -> Publish:

@@ -33,8 +33,7 @@ from schemas.track_api import (
 from streams.http.auth import TrackBasic
 from streams.http.errors import ApiError
 from streams.http.operations import Call, Operation
-
-Publish = Callable[[list[Input]], Awaitable[None]]
+from streams.http.publisher import Publish
 
 MAX_ID_BYTES = 150
 # Room for 100,000 bytes of event data plus the envelope around it.

@@ -10,7 +10,7 @@ all or nothing: every refused operation is listed with its `batch_index`, and no
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -36,8 +36,7 @@ from schemas.track_api import (
 from streams.http.auth import TrackBasic
 from streams.http.errors import ApiError
 from streams.http.operations import Call, Operation, validate
-
-Publish = Callable[[list[Input]], Awaitable[None]]
+from streams.http.publisher import Publish
 
 TAG = "Track API v2 (Customer.io)"
 # At most this many refused operations are listed in one answer.

@@ -7,18 +7,16 @@ Segment signs; without it, the server write key is required as for the Tracking 
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 from aiohttp import web
 
-from schemas.inputs import Input
 from schemas.segment_messages import MAX_MESSAGE_BYTES, TypedSegmentMessage
 from streams.http.auth import Webhook, WriteKey
 from streams.http.operations import Call, Operation
+from streams.http.publisher import Publish
 from streams.http.segment_api import SegmentAccepted
 from streams.http.segment_spec import message_inputs
-
-Publish = Callable[[list[Input]], Awaitable[None]]
 
 SOURCES = ("segment", "rudderstack")
 

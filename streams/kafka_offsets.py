@@ -53,3 +53,20 @@ async def start_offsets(bootstrap: str, group: str, topic: str, partitions: list
     finally:
         await consumer.stop()
     return {tp.partition: max(committed.get(tp.partition, 0), start) for tp, start in beginnings.items()}
+
+
+async def first_record_at(bootstrap: str, topic: str, partition: int, offset: int) -> int | None:
+    """The offset of the first record at or after `offset` (None when there is none yet).
+
+    Offsets can hold no record a consumer sees: transaction markers, compacted records.
+    """
+    tp = TopicPartition(topic, partition)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        consumer.assign([tp])
+        consumer.seek(tp, offset)
+        records = (await consumer.getmany(tp, timeout_ms=2000, max_records=1)).get(tp, [])
+        return records[0].offset if records else None
+    finally:
+        await consumer.stop()

@@ -34,7 +34,7 @@ from schemas.inputs import NEXT_TIMER, Input, Wake
 from schemas.wire import encode_envelope
 from streams import metrics
 from streams.app import Runtime
-from streams.kafka_offsets import start_offsets
+from streams.kafka_offsets import first_record_at, start_offsets
 from streams.partitioning import partition_for
 from streams.person_store import PersonStore
 
@@ -112,6 +112,9 @@ class PersonAgent:
             return True
         if verdict is Order.AHEAD:
             await self._rewind(message.partition, message.offset)
+            # Kafka had no records in between: this one is the next after all.
+            if self.order.admit(message.partition, message.offset) is Order.APPLY:
+                return True
         elif verdict is Order.UNKNOWN:
             log.info("skipped offset %d of input partition %d: not assigned here",
                      message.offset, message.partition)
@@ -135,18 +138,33 @@ class PersonAgent:
         self._last_tick = time.monotonic()
 
     async def _rewind(self, partition: int, offset: int) -> None:
-        """Messages before `offset` went missing: read the partition again from the one expected."""
+        """Messages before `offset` did not arrive: read the partition again from the one expected.
+
+        Unless Kafka holds no record there (a transactional producer's markers): then the
+        first record after them is the one expected.
+        """
         now = time.monotonic()
         if now - self._rewound.get(partition, -REWIND_SECONDS) < REWIND_SECONDS:
             return
         self._rewound[partition] = now
         expected = self.order.expected(partition)
+        assert expected is not None
+        settings = self.rt.settings
+        first = await first_record_at(settings.kafka_bootstrap, settings.input_topic, partition, expected)
+        self._last_tick = time.monotonic()
+        if first is not None and first > expected:
+            log.info("input partition %d holds no records from %d to %d: expecting %d",
+                     partition, expected, first - 1, first)
+            self.order.start(partition, first)
+            if first >= offset:
+                return
+            expected = first
         log.warning(
-            "input partition %d delivered offset %d while %s was expected: rewinding to it",
+            "input partition %d delivered offset %d while %d was expected: rewinding to it",
             partition, offset, expected,
         )
         try:
-            await self.rt.app.consumer.seek(TP(self.rt.settings.input_topic, partition), expected)
+            await self.rt.app.consumer.seek(TP(settings.input_topic, partition), expected)
         except Exception:  # noqa: BLE001 - revoked meanwhile: its next owner starts from the commit
             log.exception("could not rewind input partition %d", partition)
 

@@ -29,6 +29,7 @@ from agents.sender.links import MessageLinks, message_links
 from agents.sender.outcomes import Outcome
 from agents.sender.policy import BroadcastRates, Pending, check_batch
 from agents.sender.smtp import MailSender, PermanentDeliveryError, TransientDeliveryError
+from agents.sender.smtp_session import SendAbandoned
 from schemas.addresses import AddressError
 from schemas.inputs import Delivery, DeliveryStatus
 from schemas.outbox import OutboxRow
@@ -283,7 +284,10 @@ class DeliveryLoop:
         return taken_back
 
     def _may_send(self, message_id: str) -> bool:
-        return not self._stopping and time.monotonic() < self._held.get(message_id, 0.0)
+        return not self._stopping and self._holds(message_id)
+
+    def _holds(self, message_id: str) -> bool:
+        return time.monotonic() < self._held.get(message_id, 0.0)
 
     def _lease_deadline(self, since: float) -> float:
         return since + self.lease_seconds * (1 - _LEASE_SAFETY)
@@ -442,7 +446,11 @@ class DeliveryLoop:
                 return None
             started = time.perf_counter()
             try:
-                response = await self.sender.send(message)
+                response = await self.sender.send(message, lambda: self._holds(row.message_id))
+            except SendAbandoned:
+                # Frozen mid-exchange past the lease: the row is someone else's now.
+                log.warning("%s: abandoned %s mid-exchange, its lease ran out", self.name, row.message_id)
+                return None
             except TransientDeliveryError as exc:
                 return await self._transient(row, exc)
             except PermanentDeliveryError as exc:

@@ -19,7 +19,7 @@ from typing import Protocol
 import aiosmtplib
 
 from agents.render.mime import OutgoingEmail
-from agents.sender.smtp_session import MailSession, SessionLost, SmtpReplyError
+from agents.sender.smtp_session import MailSession, SendAbandoned, SessionLost, SmtpReplyError
 from schemas.errors import DeliveryError
 from streams.rate_limit import TokenBucket
 from streams.settings import SmtpRelay
@@ -97,7 +97,7 @@ class MailSender(Protocol):
 
     health: RelayHealth
 
-    async def send(self, message: OutgoingEmail) -> str: ...
+    async def send(self, message: OutgoingEmail, still_ours: Callable[[], bool] | None = None) -> str: ...
 
     async def probe(self) -> None: ...
 
@@ -195,9 +195,14 @@ class SmtpSender:
             self._conn = MailSession(smtp.transport, self.timeout, pipelining=pipelining)
         return self._conn, False
 
-    async def _transaction(self, conn: aiosmtplib.SMTP | MailSession, message: OutgoingEmail) -> str:
+    async def _transaction(
+        self, conn: aiosmtplib.SMTP | MailSession, message: OutgoingEmail, still_ours: Callable[[], bool] | None
+    ) -> str:
         if isinstance(conn, MailSession):
-            return await conn.send(message)
+            return await conn.send(message, still_ours)
+        # aiosmtplib's sendmail runs MAIL to the final dot in one call: checked before it only.
+        if still_ours is not None and not still_ours():
+            raise SendAbandoned("the claim on this message ran out before it was handed over")
         errors, response = await conn.sendmail(message.sender, [message.recipient], message.data)
         if errors:
             # Some recipients refused while others were accepted (aiosmtplib returns them).
@@ -208,26 +213,33 @@ class SmtpSender:
             raise TransientDeliveryError(codes[0], f"recipients refused: {refused}")
         return response
 
-    async def send(self, message: OutgoingEmail) -> str:
-        """Send one message; return the relay's reply, or raise Transient/PermanentDeliveryError."""
+    async def send(self, message: OutgoingEmail, still_ours: Callable[[], bool] | None = None) -> str:
+        """Send one message; return the relay's reply, or raise Transient/PermanentDeliveryError.
+
+        `still_ours()` is asked at the last moment before the relay gets the whole message;
+        False abandons it (SendAbandoned) with nothing delivered.
+        """
         if self._busy is None:
             self._busy = asyncio.Lock()
         async with self._busy:
-            return await self._send(message)
+            return await self._send(message, still_ours)
 
-    async def _send(self, message: OutgoingEmail) -> str:
+    async def _send(self, message: OutgoingEmail, still_ours: Callable[[], bool] | None) -> str:
         try:
             conn, reused = await self._connected()
             try:
-                return await self._transaction(conn, message)
+                return await self._transaction(conn, message, still_ours)
             except (aiosmtplib.SMTPServerDisconnected, SessionLost) as exc:
                 if not reused or getattr(exc, "message_sent", False):
                     raise
                 # The relay dropped an idle connection before the message went: one fresh try.
                 await self.close()
                 conn, _ = await self._connected()
-                return await self._transaction(conn, message)
+                return await self._transaction(conn, message, still_ours)
         except RelayRefusal:
+            raise
+        except SendAbandoned:
+            await self.close()
             raise
         except SmtpReplyError as exc:
             # A refusal: the connection itself is fine and stays open.
@@ -302,7 +314,7 @@ class SmtpPool:
                 self._idle.put_nowait(sender)
         return self._idle
 
-    async def send(self, message: OutgoingEmail) -> str:
+    async def send(self, message: OutgoingEmail, still_ours: Callable[[], bool] | None = None) -> str:
         """Send over a free connection once the rate allows; errors as `SmtpSender.send`."""
         wait = self._bucket.reserve(self._clock())
         if wait > 0:
@@ -310,7 +322,7 @@ class SmtpPool:
         idle = self._queue()
         sender = await idle.get()
         try:
-            return await sender.send(message)
+            return await sender.send(message, still_ours)
         finally:
             idle.put_nowait(sender)
 

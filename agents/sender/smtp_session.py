@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections import deque
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from agents.render.mime import OutgoingEmail
@@ -31,6 +31,10 @@ class SmtpReplyError(DeliveryError):
     def __init__(self, stage: str, code: int, message: str) -> None:
         self.stage, self.code, self.message = stage, code, message
         super().__init__(f"{stage}: {code} {message}")
+
+
+class SendAbandoned(DeliveryError):
+    """Not handed over: the loop's claim on the message ran out mid-exchange; it is someone else's."""
 
 
 class SessionLost(DeliveryError, ConnectionError):
@@ -142,15 +146,16 @@ class MailSession:
                 break
         return replies + [(503, "not sent: an earlier command was refused")] * (len(commands) - len(replies))
 
-    async def send(self, message: OutgoingEmail) -> str:
+    async def send(self, message: OutgoingEmail, still_ours: Callable[[], bool] | None = None) -> str:
         """MAIL, RCPT, DATA (in one write when pipelining), then the message; the final reply.
 
         Raises SmtpReplyError for a refusal (the connection stays usable), SessionLost when
-        the connection broke or the relay took longer than `timeout` for the whole exchange.
+        the connection broke or the relay took longer than `timeout` for the whole exchange,
+        SendAbandoned when `still_ours()` says no just before the message would be handed over.
         """
-        return await self._exchange(self._transaction(message))
+        return await self._exchange(self._transaction(message, still_ours))
 
-    async def _transaction(self, message: OutgoingEmail) -> str:
+    async def _transaction(self, message: OutgoingEmail, still_ours: Callable[[], bool] | None) -> str:
         for address in (message.sender, message.recipient):
             if any(c in address for c in "\r\n<>") or not address.isascii():
                 raise ValueError(f"address {address!r} cannot go in an SMTP command")
@@ -164,6 +169,12 @@ class MailSession:
                 # Refused, yet asked for the data: end an empty message and forget it.
                 self._write(b".\r\n")
                 await self._reply()
+            elif still_ours is not None and not still_ours():
+                # The last moment to back out: a connection closed inside DATA delivers nothing
+                # (RFC 5321 4.1.1.4), while ending the data would hand over a message whose
+                # claim ran out (a worker frozen mid-exchange) and another loop may be sending.
+                self.close()
+                raise SendAbandoned("the claim on this message ran out before it was handed over")
             else:
                 body = _LEADING_DOT.sub(b"..", message.data)
                 if not body.endswith(b"\r\n"):

@@ -13,10 +13,6 @@ from deploy.local.fault_counts import summary, violations
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
 
-@pytest.mark.fault_pending(
-    "the zombie sends after its lease expired (delivery); inputs lost after the restarted "
-    "zombie's bulk restore (lead)"
-)
 def test_a_worker_paused_past_its_session_and_resumed_sends_nothing_twice(
     deployment, sink, size, seed, record
 ):

@@ -97,3 +97,28 @@ def test_a_message_that_breaks_the_schema_is_dead_lettered_with_the_field(nudge)
     [parked] = dead_letters(bootstrap, f"{app_id}-dead-letter")
     assert "track.name: Field required" in parked["reason"]
     assert nudge.running() == ["worker"]
+
+
+def test_inputs_from_a_transactional_producer_apply_across_its_transaction_markers(nudge, inbox):
+    bootstrap, app_id = nudge.env["NUDGE_KAFKA_BOOTSTRAP"], nudge.env["NUDGE_APP_ID"]
+    identify = orjson.dumps({"kind": "identify", "person": "tx-ana", "at": time.time(),
+                             "attributes": {"email": "tx-ana@example.com", "first_name": "Tx"}})
+    signed_up = orjson.dumps({"kind": "track", "person": "tx-ana", "at": time.time(), "name": "signed_up",
+                              "data": {"plan": "trial"}})
+
+    async def produce() -> None:
+        # Each commit writes a marker on the partition: an offset no consumer ever receives.
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, transactional_id=f"{app_id}-tx-test")
+        await producer.start()
+        try:
+            for value in (identify, signed_up):
+                async with producer.transaction():
+                    await producer.send(f"{app_id}-input", key=b"tx-ana", value=value)
+        finally:
+            await producer.stop()
+
+    asyncio.run(produce())
+
+    wait_for(lambda: inbox.received, 60, what="the welcome email of the transactional inputs")
+    assert inbox.received[0].message["Subject"] == "Welcome, Tx!"
+    assert nudge.running() == ["worker"]

@@ -10,6 +10,7 @@ import pytest
 
 from agents.render.mime import build_email
 from agents.sender.smtp import PermanentDeliveryError, SmtpSender, TransientDeliveryError
+from agents.sender.smtp_session import SendAbandoned
 from streams.settings import SmtpRelay
 
 
@@ -131,3 +132,23 @@ async def test_a_refused_message_after_its_data_is_permanent(relay):
     finally:
         await sender.close()
     assert refused.value.code == 554 and not sender.health.down
+
+
+async def test_a_message_whose_claim_ran_out_mid_exchange_is_abandoned_before_the_relay_has_it(relay):
+    asked = []
+
+    def still_ours() -> bool:
+        asked.append(True)
+        return len(asked) > 1  # no at the last moment of the first message, yes afterwards
+
+    sender = SmtpSender(SmtpRelay(host="127.0.0.1", port=relay.port), timeout=5)
+    try:
+        with pytest.raises(SendAbandoned):
+            await sender.send(message("m1"), still_ours)
+        assert relay.messages == []
+        assert (await sender.send(message("m2"), still_ours)).startswith("250")
+    finally:
+        await sender.close()
+    assert relay.messages == [message("m2").data]
+    # The first connection asked for DATA, then closed without ending it.
+    assert [r for r in relay.reads if r.startswith(b"DATA")] == [b"DATA\r\n", b"DATA\r\n"]

@@ -165,7 +165,7 @@ class PersonAgent:
         )
         try:
             await self.rt.app.consumer.seek(TP(settings.input_topic, partition), expected)
-        except Exception:  # noqa: BLE001 - revoked meanwhile: its next owner starts from the commit
+        except Exception:
             log.exception("could not rewind input partition %d", partition)
 
     def apply(self, event: Any) -> None:
@@ -278,7 +278,7 @@ class PersonAgent:
                         key=chunk[0].person.encode(), value=encode_envelope(chunk), partition=partition
                     )
                     await sent
-                except Exception:  # noqa: BLE001 - Kafka refused: the timers fire again next tick
+                except Exception:
                     log.exception("could not publish %d wakes; they are retried", len(chunk))
                     for wake in chunk:
                         index.retry(wake.person, wake.due, partition)
@@ -340,7 +340,7 @@ def register(rt: Runtime) -> PersonAgent:
         # Best effort: what is not checkpointed here is applied again by the next owner.
         try:
             await agent.checkpoint()
-        except Exception:  # noqa: BLE001 - shutting down either way
+        except Exception:
             log.exception("checkpoint at shutdown failed; the inputs will be applied again")
         await agent.writer.stop()
 

@@ -102,18 +102,18 @@ class CheckpointWriter:
             batches.add(self._dead_letter_topic, 0, letter.key, _dead_letter_value(letter, self._input_topic))
         try:
             offsets = await batches.send()
-        except Exception as exc:  # noqa: BLE001 - any producer failure means nothing is durable
+        except Exception as exc:
             raise CheckpointFailed(f"Kafka did not acknowledge the checkpoint: {exc!r}") from exc
         if fenced():
             raise CheckpointFailed("the worker was frozen while checkpointing: not writing its state")
         self._store.write(
             (partition, key, value, offsets[(changelog, partition)][index])
             for (partition, key, value), index in zip(
-                checkpoint.records, batches.indexes(changelog, checkpoint.records)
+                checkpoint.records, batches.indexes(changelog, checkpoint.records), strict=True
             )
         )
 
-    def _route_commands(self, batches: "_Batches", commands: Iterable[tuple[int, Command]]) -> None:
+    def _route_commands(self, batches: _Batches, commands: Iterable[tuple[int, Command]]) -> None:
         # Read-model commands stay on their person's partition number, so each person's
         # reach PostgreSQL in order; sends spread the same way.
         sends: dict[int, list[bytes]] = defaultdict(list)
@@ -193,7 +193,7 @@ class _Batches:
         results = await asyncio.gather(*(f for _, _, f in futures))
         base: dict[tuple[tuple[str, int], int], int] = {
             (tp, number): metadata.offset  # type: ignore[attr-defined]
-            for (tp, number, _), metadata in zip(futures, results)
+            for (tp, number, _), metadata in zip(futures, results, strict=True)
         }
         return {
             tp: [base[(tp, number)] + index for number, index in where]

@@ -74,7 +74,7 @@ class Tally:
     commands: dict[str, int] = field(default_factory=dict)
     decide_seconds: list[float] = field(default_factory=list)
 
-    def drain(self) -> "Tally":
+    def drain(self) -> Tally:
         """These figures, and start counting afresh."""
         out = Tally(self.inputs, self.applied, self.failed, self.commands, self.decide_seconds)
         self.inputs, self.applied, self.failed, self.commands, self.decide_seconds = {}, 0, 0, {}, []
@@ -199,7 +199,7 @@ class PersonCache:
         started = self._clock() if self._clock is not None else 0.0
         try:
             new_state = self._decide(entry.state, applied, campaigns)
-        except Exception as exc:  # noqa: BLE001 - one bad input must never stop the agent
+        except Exception as exc:
             tally.failed += 1
             self._dead_letters.append(
                 DeadLetter(f"decide failed: {exc!r}", item.person.encode(), encode_input(item))
@@ -289,7 +289,7 @@ class PersonCache:
             before = encode_state(state) if state is not None else None
             try:
                 candidate = self._decide(state, applied, campaigns)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 self._dead_letters.append(
                     DeadLetter(f"decide failed: {exc!r}", person.encode(), encode_input(applied.input))
                 )

@@ -119,7 +119,7 @@ def deployment(
     made: list[FaultDeployment] = []
 
     def start(
-        *, kafka_cluster: "kafka.Cluster | None" = None, database_url: str | None = None  # noqa: F821
+        *, kafka_cluster: kafka.Cluster | None = None, database_url: str | None = None  # noqa: F821
     ) -> FaultDeployment:
         from deploy.local.stack import kafka_environment
 
@@ -160,7 +160,7 @@ def _port_free(port: int) -> bool:
 
 
 @pytest.fixture
-def private_kafka(private_kafka_cluster: "kafka.Cluster") -> "kafka.Cluster":  # noqa: F821
+def private_kafka(private_kafka_cluster: kafka.Cluster) -> kafka.Cluster:  # noqa: F821
     """A one-broker Kafka of the suite's own that the case may stop and restart: running when
     the case starts, whatever the case before it left."""
     from deploy.local import kafka
@@ -170,7 +170,7 @@ def private_kafka(private_kafka_cluster: "kafka.Cluster") -> "kafka.Cluster":  #
 
 
 @pytest.fixture(scope="module")
-def private_kafka_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator["kafka.Cluster"]:  # noqa: F821
+def private_kafka_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[kafka.Cluster]:  # noqa: F821
     """The private broker's folder and ports, started once per module, stopped and removed after."""
     from deploy.local import kafka
 
@@ -187,7 +187,7 @@ def private_kafka_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[
 
 
 @pytest.fixture
-def private_postgres() -> Iterator["postgres.Server"]:  # noqa: F821
+def private_postgres() -> Iterator[postgres.Server]:  # noqa: F821
     """A PostgreSQL server of this case's own (folder, port) that it may stop and restart."""
     from deploy.local import postgres
 

@@ -18,6 +18,8 @@ from schemas.inputs import Delivery
 from schemas.templates import EmailTemplate
 from streams.settings import Settings, SmtpRelay
 
+pytestmark = pytest.mark.integration
+
 SETTINGS = Settings(mail_from="Nudge <hello@nudge.test>", public_url="http://nudge.test")
 
 TEMPLATES = {

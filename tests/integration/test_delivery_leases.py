@@ -19,6 +19,8 @@ from schemas.templates import EmailTemplate
 from streams import metrics
 from streams.settings import Settings, SmtpRelay
 
+pytestmark = pytest.mark.integration
+
 SETTINGS = Settings(mail_from="Nudge <hello@nudge.test>", public_url="http://nudge.test")
 TEMPLATES = {"welcome": EmailTemplate(id="welcome", subject="Welcome", body="<p>Hi</p>")}
 

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncpg
+import pytest
 
 from agents.sender import loop_names
 from agents.sender.loop_names import Me
+
+pytestmark = pytest.mark.integration
 
 NOW = 1_000_000.0
 

@@ -20,6 +20,8 @@ from schemas.commands import RenderContext, SendEmail
 from schemas.templates import EmailTemplate
 from streams.settings import Settings, SmtpRelay
 
+pytestmark = pytest.mark.integration
+
 SETTINGS = Settings(mail_from="Nudge <hello@nudge.test>", public_url="http://nudge.test",
                     secret_key="k")
 

@@ -17,7 +17,10 @@ from agents.sender.smtp import SmtpSender, TransientDeliveryError
 from streams.settings import SmtpRelay
 
 # The implicit-TLS test server requires AUTH on a connection aiosmtpd cannot see is TLS.
-pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS"),
+]
 
 
 class Recorder:

@@ -18,6 +18,8 @@ from streams.http.email_links import PIXEL_GIF, email_link_operations
 from streams.http.server import create_app, operations_app
 from streams.settings import Settings
 
+pytestmark = pytest.mark.integration
+
 SETTINGS = Settings(public_url="http://nudge.test", secret_key="k", site_id="site", api_key="key",
                     read_api_key="read-key-0123", send_api_key="send-key-0123")
 READ = {"Authorization": "Bearer read-key-0123"}

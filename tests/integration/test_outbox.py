@@ -12,6 +12,8 @@ import pytest
 from agents.sender import outbox, outcomes
 from schemas.commands import RenderContext, SendEmail
 
+pytestmark = pytest.mark.integration
+
 
 def send(message_id: str, **overrides: object) -> SendEmail:
     fields: dict = dict(

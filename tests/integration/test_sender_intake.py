@@ -5,11 +5,14 @@ from __future__ import annotations
 import os
 
 import asyncpg
+import pytest
 
 from agents.sender import outbox
 from agents.sender.intake import store_sends
 from schemas.commands import RenderContext, SendEmail
 from streams.database import DatabaseUnavailable
+
+pytestmark = pytest.mark.integration
 
 
 def send(message_id: str, **customer: object) -> SendEmail:

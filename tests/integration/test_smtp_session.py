@@ -13,6 +13,8 @@ from agents.sender.smtp import PermanentDeliveryError, SmtpSender, TransientDeli
 from agents.sender.smtp_session import SendAbandoned
 from streams.settings import SmtpRelay
 
+pytestmark = pytest.mark.integration
+
 
 @dataclass
 class PipeliningRelay:

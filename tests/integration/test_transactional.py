@@ -18,6 +18,8 @@ from streams.http.server import operations_app
 from streams.http.transactional_api import transactional_operations
 from streams.settings import Settings, SmtpRelay
 
+pytestmark = pytest.mark.integration
+
 SETTINGS = Settings(public_url="http://nudge.test", secret_key="k", site_id="site",
                     api_key="key", send_api_key="send-key-0123", read_api_key="read-key-0123",
                     mail_from="Shop <shop@nudge.test>")
